@@ -1,0 +1,105 @@
+//! The command line. Doc comments here are the `--help` text, the man page and the
+//! shell completions (all generated from this one definition).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Declarative Linux traffic control.
+///
+/// One TOML policy describes the shaping (HTB class trees, rates absolute or in percent of the
+/// parent), classification (firewall marks) and impairment (netem) of the interfaces it names.
+/// qosctl reads the live state with `tc`, and changes only what differs, in place, in one
+/// `tc -batch`.
+///
+/// Exit codes: 0 success (with --detailed-exitcode: in sync), 1 error, 2 changes pending
+/// (only with --detailed-exitcode).
+#[derive(Debug, Parser)]
+#[command(
+    name = "qosctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Act inside the named network namespace (runs `tc -n NAME`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// The tc binary to run [default: `tc` found on PATH].
+    #[arg(long = "tc", global = true, value_name = "PATH")]
+    pub tc: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a policy and print the resolved tree. Needs neither root nor tc.
+    Check(CheckArgs),
+    /// Make the interfaces of a policy match it, changing only what differs.
+    ///
+    /// Reads live state, plans, runs the whole plan as one `tc -batch`, then reads back
+    /// and verifies. If a command fails, the interfaces are restored to the state read
+    /// before the apply.
+    Apply(ApplyArgs),
+    /// Show the live qdiscs, classes and filters with their counters.
+    Show(ShowArgs),
+    /// Remove what qosctl manages (root and ingress qdiscs) from interfaces, returning
+    /// them to the kernel default.
+    Reset(ResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The policy file.
+    #[arg(value_name = "POLICY")]
+    pub policy: PathBuf,
+    /// Print the resolved model as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The policy file.
+    #[arg(value_name = "POLICY")]
+    pub policy: PathBuf,
+    /// Print the plan and change nothing. Works without root.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Exit 0 when in sync, 2 when changes are pending (or were applied), 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Print the plan (and result) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Devices to show [default: those of --policy, else every device with a qdisc tree].
+    #[arg(value_name = "DEV")]
+    pub devices: Vec<String>,
+    /// Show the class names and policy rates of this policy beside the live values.
+    #[arg(long, short = 'p', value_name = "POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ResetArgs {
+    /// Reset every interface this policy names.
+    #[arg(value_name = "POLICY", group = "target")]
+    pub policy: Option<PathBuf>,
+    /// Reset these devices.
+    #[arg(long = "dev", value_name = "DEV", num_args = 1.., group = "target")]
+    pub devices: Vec<String>,
+}

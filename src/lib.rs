@@ -1,0 +1,55 @@
+//! qosctl: a policy file becomes a resolved model, is diffed against the live model read
+//! from tc, and the difference is applied as one `tc -batch`.
+//!
+//! Pipeline: `policy` (TOML → validated) → `resolve` (→ `model::Desired`) →
+//! `tc::read` (live `model::DeviceState`) → `plan` (diff) → `tc::render` (batch lines) →
+//! `apply` (run, verify, roll back).
+
+pub mod apply;
+pub mod check;
+pub mod cli;
+pub mod model;
+pub mod plan;
+pub mod policy;
+pub mod reset;
+pub mod resolve;
+pub mod show;
+pub mod tc;
+pub mod units;
+
+use std::process::ExitCode;
+
+/// The documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success; with `--detailed-exitcode`: in sync.
+    Ok = 0,
+    /// Any error.
+    Error = 1,
+    /// With `--detailed-exitcode`: changes pending (dry run) or applied.
+    Changes = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+pub fn run(cli: cli::Cli) -> anyhow::Result<Exit> {
+    use cli::Command;
+    match cli.command {
+        Command::Check(a) => check::run(&a),
+        Command::Apply(a) => apply::run(&cli.global, &a),
+        Command::Show(a) => show::run(&cli.global, &a),
+        Command::Reset(a) => reset::run(&cli.global, &a),
+    }
+}
+
+/// True when the error chain holds an EPIPE from writing to stdout.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,1 @@
+//! diff(desired, live) → ordered operations.

@@ -1,0 +1,1 @@
+//! Percentages → absolute rates, stable handles: the validated policy becomes `model::Desired`.

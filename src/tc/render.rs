@@ -1,0 +1,1 @@
+//! Rendering model objects and plan operations as `tc -batch` lines.
