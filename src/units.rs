@@ -48,8 +48,9 @@ fn split_number(s: &str) -> Option<(f64, &str)> {
     {
         return None;
     }
+    // A digit string too long for f64 parses as infinity: callers report "too large".
     let v: f64 = num.parse().ok()?;
-    v.is_finite().then_some((v, unit.trim()))
+    Some((v, unit.trim()))
 }
 
 /// A rate in bits per second.
