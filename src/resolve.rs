@@ -77,6 +77,20 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The model without the names tree, for `apply` (no copy of the device states).
+    pub fn into_desired(self) -> model::Desired {
+        model::Desired {
+            devices: self
+                .interfaces
+                .into_iter()
+                .map(|i| model::DesiredDevice {
+                    alias: i.alias,
+                    state: i.state,
+                })
+                .collect(),
+        }
+    }
+
     pub fn desired(&self) -> model::Desired {
         model::Desired {
             devices: self
@@ -282,19 +296,14 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
     let mut ok = vec![true; n];
     for i in 0..n {
         let f = &flat[i];
-        let (p_rate, p_ceil, p_ok, p_name) = match f.parent {
-            Some(p) => (
-                rate[p],
-                ceil[p],
-                ok[p],
-                format!("class \"{}\"", flat[p].c.path),
-            ),
-            None => (
-                root.map(|r| r.0),
-                root.map(|r| r.1),
-                true,
-                format!("interface \"{alias}\""),
-            ),
+        let (p_rate, p_ceil, p_ok) = match f.parent {
+            Some(p) => (rate[p], ceil[p], ok[p]),
+            None => (root.map(|r| r.0), root.map(|r| r.1), true),
+        };
+        // Only for messages: formatting it for every class costs more than the rest.
+        let p_name = || match f.parent {
+            Some(p) => format!("class \"{}\"", flat[p].c.path),
+            None => format!("interface \"{alias}\""),
         };
         if !p_ok || f.c.broken || (f.parent.is_some() && p_rate.is_none()) {
             ok[i] = false;
@@ -329,8 +338,9 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
                     diags,
                     rspec.span.clone(),
                     format!(
-                        "rate {r} of class \"{}\" is above the ceil {c} of its parent {p_name}",
-                        f.c.path
+                        "rate {r} of class \"{}\" is above the ceil {c} of its parent {}",
+                        f.c.path,
+                        p_name()
                     ),
                 );
             }
@@ -342,8 +352,9 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
                     diags,
                     cs.span.clone(),
                     format!(
-                        "ceil {c} of class \"{}\" is above the ceil {pc} of its parent {p_name}",
-                        f.c.path
+                        "ceil {c} of class \"{}\" is above the ceil {pc} of its parent {}",
+                        f.c.path,
+                        p_name()
                     ),
                 );
             }
@@ -466,6 +477,9 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
 
     // The model.
     let st = &mut ri.state;
+    st.qdiscs.reserve(n + 1);
+    st.classes.reserve(n + 1);
+    ri.classes.reserve(n);
     st.qdiscs.push(Qdisc {
         handle: Handle::qdisc(1),
         parent: Parent::Root,
@@ -663,27 +677,38 @@ fn assign_minors(flat: &[Flat], diags: &mut Vec<Diagnostic>) -> Vec<(u16, MinorS
             out[i] = (id.v, MinorSource::Id);
         }
     }
-    let mut claims: HashMap<u16, Vec<usize>> = HashMap::with_capacity(n);
-    for (i, f) in flat.iter().enumerate() {
-        if f.c.id.is_none() {
-            claims.entry(hashed_minor(&f.c.path)).or_default().push(i);
-        }
-    }
+    // Each hashed minor goes to the smallest path that claims it (and no id holds it).
+    let mut owner: HashMap<u16, usize> = HashMap::with_capacity(n);
     let mut losers = Vec::new();
-    for (&slot, who) in &claims {
-        let mut who = who.clone();
-        who.sort_by(|a, b| flat[*a].c.path.cmp(&flat[*b].c.path));
-        let mut it = who.into_iter();
-        if let std::collections::hash_map::Entry::Vacant(e) = taken.entry(slot) {
-            if let Some(w) = it.next() {
-                e.insert(w);
-                out[w] = (slot, MinorSource::Hash);
+    for (i, f) in flat.iter().enumerate() {
+        if f.c.id.is_some() {
+            continue;
+        }
+        match owner.entry(hashed_minor(&f.c.path)) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let j = *e.get();
+                if f.c.path < flat[j].c.path {
+                    e.insert(i);
+                    losers.push(j);
+                } else {
+                    losers.push(i);
+                }
             }
         }
-        losers.extend(it);
+    }
+    for (&slot, &w) in &owner {
+        if let std::collections::hash_map::Entry::Vacant(e) = taken.entry(slot) {
+            e.insert(w);
+            out[w] = (slot, MinorSource::Hash);
+        } else {
+            losers.push(w);
+        }
     }
     losers.sort_by(|a, b| flat[*a].c.path.cmp(&flat[*b].c.path));
-    let claimed: HashSet<u16> = claims.keys().copied().collect();
+    let claimed: HashSet<u16> = owner.keys().copied().collect();
     for i in losers {
         let path = &flat[i].c.path;
         let free = |m: u16| !taken.contains_key(&m) && !claimed.contains(&m);

@@ -131,5 +131,5 @@ pub fn load(path: &Path) -> Result<Desired> {
             checked.render().trim_end()
         ));
     }
-    Ok(checked.desired())
+    Ok(checked.resolved.into_desired())
 }

@@ -96,19 +96,49 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
-/// Reads the three fields of toml's span protocol; the first key has not been read yet.
+/// The field names of toml's span protocol, read without allocating: every key and value
+/// of the file goes through them, so this is the hot path of parsing.
+enum SpanField {
+    Start,
+    End,
+    Value,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for SpanField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SpanField, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SpanField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a span field")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SpanField, E> {
+                Ok(match v {
+                    SPANNED_START => SpanField::Start,
+                    SPANNED_END => SpanField::End,
+                    SPANNED_VALUE => SpanField::Value,
+                    _ => SpanField::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// Reads the three fields of toml's span protocol.
 fn read_spanned<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
     map: &mut A,
 ) -> Result<(Span, T), A::Error> {
     let mut start = None;
     let mut end = None;
     let mut value = None;
-    while let Some(k) = map.next_key::<String>()? {
-        match k.as_str() {
-            SPANNED_START => start = Some(map.next_value::<usize>()?),
-            SPANNED_END => end = Some(map.next_value::<usize>()?),
-            SPANNED_VALUE => value = Some(map.next_value::<T>()?),
-            other => return Err(de::Error::custom(format!("unexpected span field {other}"))),
+    while let Some(k) = map.next_key::<SpanField>()? {
+        match k {
+            SpanField::Start => start = Some(map.next_value::<usize>()?),
+            SpanField::End => end = Some(map.next_value::<usize>()?),
+            SpanField::Value => value = Some(map.next_value::<T>()?),
+            SpanField::Other => return Err(de::Error::custom("unexpected span field")),
         }
     }
     let value = value.ok_or_else(|| de::Error::custom("span without value"))?;
@@ -117,6 +147,40 @@ fn read_spanned<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
         _ => None,
     };
     Ok((span, value))
+}
+
+/// The first key of a map: the start of a span wrapper, a date-time's marker, or a real key.
+enum FirstKey {
+    SpanStart,
+    Datetime,
+    Key(Key),
+}
+
+impl<'de> Deserialize<'de> for FirstKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FirstKey, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FirstKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FirstKey, E> {
+                Ok(match v {
+                    SPANNED_START => FirstKey::SpanStart,
+                    DATETIME_FIELD => FirstKey::Datetime,
+                    _ => FirstKey::Key(Key {
+                        name: v.to_owned(),
+                        span: None,
+                    }),
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FirstKey, A::Error> {
+                let (span, name) = read_spanned::<A, String>(&mut map)?;
+                Ok(FirstKey::Key(Key { name, span }))
+            }
+        }
+        d.deserialize_struct(SPANNED_NAME, SPANNED_FIELDS, V)
+    }
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -181,31 +245,35 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(plain(Value::Array(items)))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let Some(first) = map.next_key::<Key>()? else {
-            return Ok(plain(Value::Table(Vec::new())));
-        };
-        if first.name == SPANNED_START && self.spanned_ok {
-            let start = map.next_value::<usize>()?;
-            let mut end = None;
-            let mut inner = None;
-            while let Some(k) = map.next_key::<String>()? {
-                match k.as_str() {
-                    SPANNED_END => end = Some(map.next_value::<usize>()?),
-                    SPANNED_VALUE => inner = Some(map.next_value::<Bare>()?.0),
-                    other => {
-                        return Err(de::Error::custom(format!("unexpected span field {other}")))
+        let first = match map.next_key::<FirstKey>()? {
+            None => return Ok(plain(Value::Table(Vec::new()))),
+            Some(FirstKey::SpanStart) if self.spanned_ok => {
+                let start = map.next_value::<usize>()?;
+                let mut end = None;
+                let mut inner = None;
+                while let Some(k) = map.next_key::<SpanField>()? {
+                    match k {
+                        SpanField::End => end = Some(map.next_value::<usize>()?),
+                        SpanField::Value => inner = Some(map.next_value::<Bare>()?.0),
+                        _ => return Err(de::Error::custom("unexpected span field")),
                     }
                 }
+                let mut node = inner.ok_or_else(|| de::Error::custom("span without value"))?;
+                node.span = end.filter(|e| *e >= start).map(|e| start..e);
+                return Ok(node);
             }
-            let mut node = inner.ok_or_else(|| de::Error::custom("span without value"))?;
-            node.span = end.filter(|e| *e >= start).map(|e| start..e);
-            return Ok(node);
-        }
-        if first.name == DATETIME_FIELD {
-            let s = map.next_value::<String>()?;
-            return Ok(plain(Value::Datetime(s)));
-        }
-        let mut entries = vec![(first, map.next_value::<Node>()?)];
+            Some(FirstKey::Datetime) => {
+                let s = map.next_value::<String>()?;
+                return Ok(plain(Value::Datetime(s)));
+            }
+            Some(FirstKey::SpanStart) => Key {
+                name: SPANNED_START.to_owned(),
+                span: None,
+            },
+            Some(FirstKey::Key(k)) => k,
+        };
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(4));
+        entries.push((first, map.next_value::<Node>()?));
         while let Some(k) = map.next_key::<Key>()? {
             let v = map.next_value::<Node>()?;
             entries.push((k, v));

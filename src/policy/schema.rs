@@ -154,13 +154,24 @@ impl Walker {
         allowed: &[&str],
         what: &str,
     ) -> Option<&'n [(Key, Node)]> {
+        self.table_with(key, node, allowed, || what.to_string())
+    }
+
+    /// `table` with the description made only when needed (once per class adds up).
+    fn table_with<'n>(
+        &mut self,
+        key: &Key,
+        node: &'n Node,
+        allowed: &[&str],
+        what: impl Fn() -> String,
+    ) -> Option<&'n [(Key, Node)]> {
         let Some(entries) = node.as_table() else {
             self.wrong_type(key, node, "a table");
             return None;
         };
         for (k, _) in entries {
             if !allowed.contains(&k.name.as_str()) {
-                self.unknown_key(k, allowed, what);
+                self.unknown_key(k, allowed, &what());
             }
         }
         Some(entries)
@@ -236,10 +247,17 @@ impl Walker {
         node: &Node,
         example: &str,
     ) -> Option<T> {
-        let text = match &node.value {
-            Value::String(s) => s.clone(),
-            Value::Integer(i) => i.to_string(),
-            Value::Float(f) => f.to_string(),
+        let owned;
+        let text: &str = match &node.value {
+            Value::String(s) => s,
+            Value::Integer(i) => {
+                owned = i.to_string();
+                &owned
+            }
+            Value::Float(f) => {
+                owned = f.to_string();
+                &owned
+            }
             _ => {
                 self.wrong_type(key, node, &format!("a string like \"{example}\""));
                 return None;
@@ -580,8 +598,7 @@ impl Walker {
             ));
             return None;
         }
-        let what = format!("class \"{path}\"");
-        let entries = self.table(key, node, CLASS_KEYS, &what)?;
+        let entries = self.table_with(key, node, CLASS_KEYS, || format!("class \"{path}\""))?;
         let mut c = Class {
             name: key.name.clone(),
             path: path.clone(),
