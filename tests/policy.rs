@@ -273,6 +273,16 @@ fn unknown_keys_with_did_you_mean() {
 }
 
 #[test]
+fn interface_outside_interfaces() {
+    let src = "[wan]\nrate = \"1mbit\"\n[interfaces.lan]\n";
+    assert_eq!(errors(src), ["1:2: unknown key \"wan\" in the policy"]);
+    assert_eq!(
+        hints(src)[0].as_deref(),
+        Some("interfaces are tables under interfaces: did you mean [interfaces.wan]?")
+    );
+}
+
+#[test]
 fn wrong_types() {
     let src =
         with_class("rate = \"1mbit\"\nprio = \"high\"\nmarks = 16\nid = \"0x30\"\nburst = true");

@@ -450,8 +450,23 @@ impl Walker {
         let Some(entries) = root.as_table() else {
             return policy;
         };
-        for (k, _) in entries {
-            if !TOP_KEYS.contains(&k.name.as_str()) {
+        for (k, n) in entries {
+            if TOP_KEYS.contains(&k.name.as_str()) {
+                continue;
+            }
+            if n.as_table().is_some() && did_you_mean(&k.name, TOP_KEYS).is_none() {
+                // `[wan]` instead of `[interfaces.wan]`.
+                self.push(
+                    Diagnostic::error(
+                        k.span.clone(),
+                        format!("unknown key \"{}\" in the policy", k.name),
+                    )
+                    .hint(format!(
+                        "interfaces are tables under interfaces: did you mean [interfaces.{}]?",
+                        toml_key(&k.name)
+                    )),
+                );
+            } else {
                 self.unknown_key(k, TOP_KEYS, "the policy");
             }
         }
