@@ -26,8 +26,11 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
     }
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &JsonView::new(&checked))?;
-        writeln!(out)?;
+        // Serialized first so that a closed stdout is a plain io::Error (a broken pipe is
+        // not an error: `qosctl check --json p.toml | head`).
+        let mut text = serde_json::to_string_pretty(&JsonView::new(&checked))?;
+        text.push('\n');
+        out.write_all(text.as_bytes())?;
     } else {
         out.write_all(render_tree(&checked).as_bytes())?;
     }

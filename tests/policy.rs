@@ -952,6 +952,10 @@ fn example_namespace_demo_uses_only_kinds_this_kernel_has() {
             assert!(["htb", "pfifo", "bfifo", "tbf"].contains(&kind), "{kind}");
         }
     }
+    // No fw filters: this kernel has no fw classifier.
+    for dev in v["devices"].as_array().expect("devices") {
+        assert_eq!(dev["state"]["filters"].as_array().map(Vec::len), Some(0));
+    }
     assert_eq!(v["devices"][0]["state"]["device"], "veth0");
     assert_eq!(v["devices"][1]["state"]["device"], "veth1");
 }
