@@ -296,6 +296,13 @@ fn wrong_types() {
         ]
     );
     assert_eq!(hints(&src)[1].as_deref(), Some("write marks = [0x10]"));
+    assert_eq!(hints(&src)[2].as_deref(), Some("write 0x30 without quotes"));
+    let src = with_class("rate = \"1mbit\"\nmarks = [\"0x10\"]");
+    assert_eq!(
+        errors(&src),
+        ["6:10: a mark must be an integer like 0x10, found a string"]
+    );
+    assert_eq!(hints(&src)[0].as_deref(), Some("write 0x10 without quotes"));
 }
 
 #[test]
@@ -844,6 +851,29 @@ fn rates(v: &serde_json::Value, iface: usize) -> HashMap<String, (u64, u64)> {
             )
         })
         .collect()
+}
+
+#[test]
+fn every_example_checks() {
+    let mut n = 0;
+    for entry in std::fs::read_dir("examples").expect("examples") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let out = qosctl().arg("check").arg(&path).output().expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty());
+        policy::load(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        n += 1;
+    }
+    assert!(n >= 4, "{n} examples");
 }
 
 #[test]

@@ -734,7 +734,16 @@ impl Walker {
                 None
             }
             _ => {
-                self.wrong_type(k, n, "an integer like 0x30");
+                self.push(
+                    Diagnostic::error(
+                        at(k, n),
+                        format!(
+                            "\"id\" must be an integer like 0x30, found {}",
+                            n.value.type_name()
+                        ),
+                    )
+                    .maybe_hint(unquote_hint(&n.value)),
+                );
                 None
             }
         }
@@ -770,13 +779,16 @@ impl Walker {
                     span,
                     format!("mark {i} is out of range 1..=0xffffffff"),
                 )),
-                other => self.push(Diagnostic::error(
-                    span,
-                    format!(
-                        "a mark must be an integer like 0x10, found {}",
-                        other.type_name()
-                    ),
-                )),
+                other => self.push(
+                    Diagnostic::error(
+                        span,
+                        format!(
+                            "a mark must be an integer like 0x10, found {}",
+                            other.type_name()
+                        ),
+                    )
+                    .maybe_hint(unquote_hint(other)),
+                ),
             }
         }
         out
@@ -994,6 +1006,17 @@ impl Walker {
     fn netem(&mut self, key: &Key, node: &Node) -> Option<Sp<crate::model::Netem>> {
         netem::parse(self, key, node)
     }
+}
+
+/// "0x10" in quotes is a string to TOML; say how to write the number.
+fn unquote_hint(v: &Value) -> Option<String> {
+    let Value::String(s) = v else { return None };
+    let t = s.trim();
+    let ok = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()),
+        None => !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()),
+    };
+    ok.then(|| format!("write {t} without quotes"))
 }
 
 /// A key as it must be written inside a TOML header.
