@@ -439,7 +439,7 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
     });
     ri.rate = Some(root_rate);
 
-    let default_minor = resolve_default(iface, &flat, &minors, diags).map(|i| {
+    let default_minor = resolve_default(iface, &flat, diags).map(|i| {
         ri.default = Some(flat[i].c.path.clone());
         minors[i].0
     });
@@ -753,39 +753,40 @@ fn check_marks(flat: &[Flat], diags: &mut Vec<Diagnostic>) {
 
 /// The default class: a path below the interface (`bulk/backup`) or a class name that is
 /// unique in the interface.
-fn resolve_default(
-    iface: &Interface,
-    flat: &[Flat],
-    _minors: &[(u16, MinorSource)],
-    diags: &mut Vec<Diagnostic>,
-) -> Option<usize> {
+fn resolve_default(iface: &Interface, flat: &[Flat], diags: &mut Vec<Diagnostic>) -> Option<usize> {
     let alias = &iface.alias;
-    let leaves: Vec<&str> = flat
-        .iter()
-        .filter(|f| f.children.is_empty())
-        .map(|f| f.c.path.as_str())
-        .collect();
+    // Leaf paths for hints, at most a few: an interface may have thousands.
+    let some_leaves = |range: &[Flat]| -> String {
+        let leaves: Vec<&str> = range
+            .iter()
+            .filter(|f| f.children.is_empty())
+            .map(|f| f.c.path.as_str())
+            .take(6)
+            .collect();
+        if leaves.len() > 5 {
+            format!("{}, …", leaves[..5].join(", "))
+        } else {
+            leaves.join(", ")
+        }
+    };
     let Some(d) = &iface.default else {
+        let first_leaf = flat.iter().find(|f| f.children.is_empty());
         diags.push(
             Diagnostic::error(
                 iface.key_span.clone(),
                 format!("interface \"{alias}\" has classes but no default class for unclassified traffic"),
             )
-            .maybe_hint(leaves.first().map(|l| format!("add default = \"{l}\""))),
+            .maybe_hint(first_leaf.map(|f| format!("add default = \"{}\"", f.c.path))),
         );
         return None;
     };
-    let by_path = flat.iter().position(|f| f.c.path == d.v);
-    let found = by_path.or_else(|| {
-        if d.v.contains('/') {
-            return None;
-        }
-        let named: Vec<usize> = (0..flat.len()).filter(|i| flat[*i].c.name == d.v).collect();
-        match named.as_slice() {
-            [one] => Some(*one),
-            [] => None,
-            many => {
-                let paths: Vec<&str> = many.iter().map(|i| flat[*i].c.path.as_str()).collect();
+    let found = match flat.iter().position(|f| f.c.path == d.v) {
+        Some(i) => Some(i),
+        None if d.v.contains('/') => None,
+        None => {
+            let named: Vec<usize> = (0..flat.len()).filter(|i| flat[*i].c.name == d.v).collect();
+            if named.len() > 1 {
+                let paths: Vec<&str> = named.iter().map(|i| flat[*i].c.path.as_str()).collect();
                 diags.push(
                     Diagnostic::error(
                         d.span.clone(),
@@ -793,48 +794,50 @@ fn resolve_default(
                     )
                     .hint(format!("write its path: {}", paths.join(" or "))),
                 );
-                Some(usize::MAX)
+                return None;
             }
+            named.first().copied()
         }
-    });
-    match found {
-        Some(usize::MAX) => None,
-        None => {
-            let all: Vec<&str> = flat.iter().map(|f| f.c.path.as_str()).collect();
-            let hint = match crate::policy::diag::did_you_mean(&d.v, &all) {
-                Some(s) => format!("did you mean \"{s}\"?"),
-                None => format!("leaf classes: {}", leaves.join(", ")),
-            };
-            diags.push(
-                Diagnostic::error(
-                    d.span.clone(),
-                    format!(
-                        "default \"{}\" names no class of interface \"{alias}\"",
-                        d.v
-                    ),
-                )
-                .hint(hint),
-            );
-            None
-        }
-        Some(i) if !flat[i].children.is_empty() => {
-            let kids: Vec<&str> = flat[i]
-                .children
-                .iter()
-                .map(|k| flat[*k].c.path.as_str())
-                .collect();
-            diags.push(
-                Diagnostic::error(
-                    d.span.clone(),
-                    format!(
-                        "default \"{}\" has child classes; traffic can only wait in a leaf class",
-                        d.v
-                    ),
-                )
-                .hint(format!("name one of its leaves: {}", kids.join(", "))),
-            );
-            None
-        }
-        Some(i) => Some(i),
+    };
+    let Some(i) = found else {
+        let all: Vec<&str> = flat.iter().map(|f| f.c.path.as_str()).collect();
+        let hint = match crate::policy::diag::did_you_mean(&d.v, &all) {
+            Some(s) => format!("did you mean \"{s}\"?"),
+            None => format!("leaf classes: {}", some_leaves(flat)),
+        };
+        diags.push(
+            Diagnostic::error(
+                d.span.clone(),
+                format!(
+                    "default \"{}\" names no class of interface \"{alias}\"",
+                    d.v
+                ),
+            )
+            .hint(hint),
+        );
+        return None;
+    };
+    if !flat[i].children.is_empty() {
+        // Pre-order: the subtree of i is the run after it with a greater depth.
+        let depth = flat[i].depth;
+        let end = flat[i + 1..]
+            .iter()
+            .position(|f| f.depth <= depth)
+            .map_or(flat.len(), |p| i + 1 + p);
+        diags.push(
+            Diagnostic::error(
+                d.span.clone(),
+                format!(
+                    "default \"{}\" has child classes; traffic can only wait in a leaf class",
+                    d.v
+                ),
+            )
+            .hint(format!(
+                "name one of its leaves: {}",
+                some_leaves(&flat[i + 1..end])
+            )),
+        );
+        return None;
     }
+    Some(i)
 }
