@@ -413,7 +413,13 @@ impl FromStr for Prob {
                 Some("write a percentage, e.g. \"0.5%\"".into()),
             ));
         };
-        if !rest.is_empty() || v > 100.0 {
+        if !rest.is_empty() {
+            return Err(err(
+                format!("invalid probability \"{s}\""),
+                Some("write a percentage, e.g. \"0.5%\"".into()),
+            ));
+        }
+        if v > 100.0 {
             return Err(err(
                 format!("probability \"{s}\" is outside 0%..100%"),
                 None,

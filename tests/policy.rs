@@ -204,6 +204,10 @@ fn probability_forms() {
         "101%".parse::<Prob>().unwrap_err().message,
         "probability \"101%\" is outside 0%..100%"
     );
+    assert_eq!(
+        "1e-3%".parse::<Prob>().unwrap_err().message,
+        "invalid probability \"1e-3%\""
+    );
 }
 
 #[test]
