@@ -444,12 +444,12 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
         minors[i].0
     });
 
-    // Leaves.
-    let mut leaves: Vec<Option<QdiscKind>> = vec![None; n];
-    for i in 0..n {
+    // Leaves: a class's leaf qdisc is its netem, else its leaf, else the interface's
+    // leaf, else fq_codel.
+    let leaf_of = |i: usize, diags: &mut Vec<Diagnostic>| -> Option<QdiscKind> {
         let c = flat[i].c;
         if !flat[i].children.is_empty() {
-            continue;
+            return None;
         }
         if let (Some(l), Some(nm)) = (&c.leaf, &c.netem) {
             diags.push(
@@ -463,17 +463,16 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
                 )
                 .hint("remove leaf; netem becomes the leaf qdisc"),
             );
-            continue;
+            return None;
         }
-        let leaf = if let Some(nm) = &c.netem {
+        Some(if let Some(nm) = &c.netem {
             QdiscKind::Netem(nm.v.clone())
         } else if let Some(l) = c.leaf.as_ref().or(iface.leaf.as_ref()) {
             concrete_leaf(&l.v, ceil[i].unwrap_or(root_rate))
         } else {
             QdiscKind::FqCodel(model::FqCodel::default())
-        };
-        leaves[i] = Some(leaf);
-    }
+        })
+    };
 
     // The model.
     let st = &mut ri.state;
@@ -530,7 +529,8 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             name: Some(name.clone()),
             stats: None,
         });
-        if let Some(leaf) = &leaves[i] {
+        let leaf = leaf_of(i, diags);
+        if let Some(leaf) = &leaf {
             st.qdiscs.push(Qdisc {
                 handle: Handle::qdisc(minor),
                 parent: Parent::Class(handle),
@@ -562,7 +562,7 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             ceil: c,
             prio: f.c.prio.as_ref().map(|p| p.v),
             marks: f.c.marks.iter().map(|m| m.v).collect(),
-            leaf: leaves[i].clone(),
+            leaf,
             minor_source: source,
         });
     }
