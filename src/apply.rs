@@ -57,15 +57,26 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let started = Instant::now();
     if let Err(e) = tc.batch(&commands) {
         let restore = restore(&tc, &desired, &before);
-        let mut msg = format!("{e}");
-        if let Some(line) = e.line {
-            msg.push_str(&format!(" (batch line {line} of {})", commands.len()));
+        let mut msg = match (&e.command, e.line) {
+            (Some(cmd), Some(line)) => format!(
+                "tc failed at line {line} of {} of the batch:\n  {cmd}\n",
+                commands.len()
+            ),
+            _ => "tc -batch failed:\n".to_string(),
+        };
+        for l in e.stderr.lines().filter(|l| !l.trim().is_empty()) {
+            msg.push_str(&format!("  {}\n", l.trim()));
+        }
+        if let Some(h) = kernel_hint(&e.stderr, e.command.as_deref().unwrap_or("")) {
+            msg.push_str(&format!("hint: {h}\n"));
         }
         match restore {
             Ok(()) => msg.push_str(
-                "\nnothing was changed: the interfaces were restored to the state read before the apply",
+                "nothing was changed: the interfaces were restored to the state read before the apply",
             ),
-            Err(r) => msg.push_str(&format!("\nRESTORE FAILED, the interfaces may be half-applied: {r:#}")),
+            Err(r) => msg.push_str(&format!(
+                "RESTORE FAILED, the interfaces may be half-applied: {r:#}"
+            )),
         }
         bail!(msg);
     }
@@ -105,6 +116,38 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// What a kernel refusal usually means, for the messages people hit most.
+fn kernel_hint(stderr: &str, command: &str) -> Option<String> {
+    let word_after = |key: &str| {
+        let mut it = command.split_whitespace();
+        it.by_ref().find(|w| *w == key)?;
+        it.next().map(str::to_string)
+    };
+    if stderr.contains("Specified qdisc kind is unknown")
+        || stderr.contains("Specified qdisc not found")
+    {
+        let kind = command
+            .split_whitespace()
+            .skip_while(|w| *w != "handle")
+            .nth(2)
+            .unwrap_or("this");
+        return Some(format!(
+            "this kernel has no {kind} qdisc: load it (modprobe sch_{kind}) or choose another leaf"
+        ));
+    }
+    if stderr.contains("TC classifier not found") {
+        let kind = if command.contains(" fw") {
+            "fw".to_string()
+        } else {
+            word_after("prio").unwrap_or_default()
+        };
+        return Some(format!(
+            "this kernel has no {kind} classifier: load it (modprobe cls_{kind}); marks need cls_fw"
+        ));
+    }
+    None
 }
 
 fn exit_for(plan: &Plan, detailed: bool) -> Exit {
@@ -147,6 +190,7 @@ pub fn make_plan(desired: &Desired, live: &[DeviceState]) -> Plan {
 /// Objects qosctl cannot write (foreign classifiers and qdisc kinds) cannot be re-created.
 fn restore(tc: &Tc, desired: &Desired, before: &[DeviceState]) -> Result<()> {
     let now = read_all(tc, desired)?;
+    let before = restore_targets(desired, before);
     let mut lines = Vec::new();
     let mut lost = Vec::new();
     for (b, n) in before.iter().zip(&now) {
@@ -181,6 +225,31 @@ fn restore(tc: &Tc, desired: &Desired, before: &[DeviceState]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What to restore to. A burst or cburst that the policy leaves unset was computed by tc
+/// from the rate; sending the value read back would go through tc's byte → tick → byte
+/// rounding and come back a few bytes off (1593b → 1590b). Leaving it unset again makes
+/// tc compute the very same default, so the restore is exact.
+fn restore_targets(desired: &Desired, before: &[DeviceState]) -> Vec<DeviceState> {
+    desired
+        .devices
+        .iter()
+        .zip(before)
+        .map(|(d, b)| {
+            let mut b = b.clone();
+            for c in &mut b.classes {
+                let policy = d.state.class(c.handle);
+                if policy.is_none_or(|p| p.burst.is_none()) {
+                    c.burst = None;
+                }
+                if policy.is_none_or(|p| p.cburst.is_none()) {
+                    c.cburst = None;
+                }
+            }
+            b
+        })
+        .collect()
 }
 
 fn op_obj(op: &Op) -> &Obj {

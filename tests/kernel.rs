@@ -457,13 +457,13 @@ fn a_failing_fifth_command_leaves_the_interface_exactly_as_it_was() {
 [interfaces.lab.classes.extra1]
 id = 0x41
 rate = "1mbit"
+leaf = "fq_codel"
 [interfaces.lab.classes.extra2]
 id = 0x42
 rate = "1mbit"
 [interfaces.lab.classes.extra3]
 id = 0x43
 rate = "1mbit"
-leaf = "fq_codel"
 "#;
     let p2 = lab.write("broken.toml", &broken);
     let (o, batch) = lab.apply(&p2);
