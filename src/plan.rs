@@ -315,8 +315,10 @@ fn diff_tree(desired: &DeviceState, live: &DeviceState, root: Handle, ops: &mut 
     // protocol. A group that holds anything foreign, or another protocol or kind than
     // desired, is removed whole and rebuilt.
     type Group = (Handle, u16);
+    // Only the root qdisc's filters: those on the ingress qdisc go with it.
+    let live_filters: Vec<&Filter> = live.filters.iter().filter(|f| f.parent == root).collect();
     let mut l_groups: BTreeMap<Group, Vec<&Filter>> = BTreeMap::new();
-    for f in &live.filters {
+    for f in &live_filters {
         l_groups.entry((f.parent, f.prio)).or_default().push(f);
     }
     let mut d_groups: BTreeMap<Group, Vec<&Filter>> = BTreeMap::new();
@@ -365,9 +367,9 @@ fn diff_tree(desired: &DeviceState, live: &DeviceState, root: Handle, ops: &mut 
         .collect();
     let mut filter_later: Vec<Op> = Vec::new();
     let mut kept_filters: BTreeSet<(Handle, u16, u32, u32)> = BTreeSet::new();
-    for f in live
-        .filters
+    for f in live_filters
         .iter()
+        .copied()
         .filter(|f| !purged.contains(&(f.parent, f.prio)))
     {
         let into_doomed = f.classid.is_some_and(|c| doomed.contains(&c));
@@ -829,8 +831,17 @@ fn netem_fields(d: &Netem, l: &Netem, v: &mut Vec<FieldDiff>) {
             loss_str(d.loss.as_ref()),
         );
     }
-    if d.gap.unwrap_or(0) != l.gap.unwrap_or(0) {
-        push(v, "gap", l.gap.unwrap_or(0), d.gap.unwrap_or(0));
+    // tc sets gap 1 whenever reorder is used without one.
+    let gap = |n: &Netem| {
+        let g = n.gap.unwrap_or(0);
+        if p0(n.reorder).fraction() > 0.0 {
+            g.max(1)
+        } else {
+            g
+        }
+    };
+    if gap(d) != gap(l) {
+        push(v, "gap", gap(l), gap(d));
     }
     if d.limit.unwrap_or(1000) != l.limit.unwrap_or(1000) {
         push(v, "limit", l.limit.unwrap_or(1000), d.limit.unwrap_or(1000));
@@ -943,10 +954,14 @@ pub fn describe(obj: &Obj) -> (String, String, String) {
                 Parent::Ingress => "ingress".to_string(),
                 Parent::Class(p) => format!("on {p}"),
             };
+            let args = match &q.kind {
+                QdiscKind::Netem(n) => netem_summary(n),
+                k => render::qdisc_args(k),
+            };
             (
                 format!("qdisc {} {at}", q.handle),
                 q.name.clone().unwrap_or_default(),
-                render::qdisc_args(&q.kind),
+                args,
             )
         }
         Obj::Class(c) => {
@@ -1009,8 +1024,53 @@ pub fn describe(obj: &Obj) -> (String, String, String) {
     }
 }
 
+/// netem as people write it: only what is set, in readable units.
+fn netem_summary(n: &Netem) -> String {
+    let mut s = String::from("netem");
+    if let Some(d) = n.delay {
+        let _ = write!(s, " delay {d}");
+        if let Some(j) = n.jitter {
+            let _ = write!(s, " {j}");
+        }
+        if let Some(c) = n.delay_correlation {
+            let _ = write!(s, " {c}");
+        }
+    }
+    if let Some(d) = &n.distribution {
+        let _ = write!(s, " distribution {d}");
+    }
+    if n.loss.is_some() {
+        let _ = write!(s, " loss {}", loss_str(n.loss.as_ref()));
+    }
+    for (name, p) in [
+        ("duplicate", n.duplicate),
+        ("corrupt", n.corrupt),
+        ("reorder", n.reorder),
+    ] {
+        if let Some(p) = p {
+            let _ = write!(s, " {name} {p}");
+        }
+    }
+    if let Some(g) = n.gap {
+        let _ = write!(s, " gap {g}");
+    }
+    if let Some(r) = n.rate {
+        let _ = write!(s, " rate {r}");
+    }
+    if let Some(sl) = &n.slot {
+        let _ = write!(s, " slot {}", slot_str(sl));
+    }
+    if let Some(l) = n.limit {
+        let _ = write!(s, " limit {l}");
+    }
+    if n.ecn == Some(true) {
+        s.push_str(" ecn");
+    }
+    s
+}
+
 /// The plan as people read it.
-pub fn render_human(plan: &Plan) -> String {
+pub fn render_human<'a>(plan: &'a Plan) -> String {
     let mut out = String::new();
     for d in &plan.devices {
         match &d.alias {
@@ -1025,13 +1085,28 @@ pub fn render_human(plan: &Plan) -> String {
             let _ = writeln!(out, "  in sync");
             continue;
         }
+        // A rebuild gives every line the same reason: say it once, on the first.
+        let mut last_reason: Option<&String> = None;
+        let mut once = |r: &'a Option<String>| -> Option<String> {
+            match r {
+                Some(r) if last_reason == Some(r) => None,
+                Some(r) => {
+                    last_reason = Some(r);
+                    Some(r.clone())
+                }
+                None => {
+                    last_reason = None;
+                    None
+                }
+            }
+        };
         let rows: Vec<(char, String, String, String)> = d
             .ops
             .iter()
             .map(|op| match op {
                 Op::Add { obj, reason } => {
                     let (w, n, det) = describe(obj);
-                    ('+', w, n, with_reason(det, reason))
+                    ('+', w, n, with_reason(det, &once(reason)))
                 }
                 Op::Remove { obj, reason } => {
                     let (w, n, det) = describe(obj);
@@ -1039,7 +1114,7 @@ pub fn render_human(plan: &Plan) -> String {
                         Obj::Class(_) | Obj::Qdisc(_) | Obj::Filter(_) => String::new(),
                         _ => det,
                     };
-                    ('-', w, n, with_reason(det, reason))
+                    ('-', w, n, with_reason(det, &once(reason)))
                 }
                 Op::Change { obj, fields } => {
                     let (w, n, _) = describe(obj);
