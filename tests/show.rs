@@ -25,6 +25,10 @@ case "$*" in
   *"-j -s -d class show dev v0") cat "$F/class-v0-s-d.json" ;;
   *"-j -s filter show dev v0 parent 1:") cat "$F/filter-v0-s-d.json" ;;
   *"-s filter show dev v0 parent 1:") cat "$F/filter-v0.txt" ;;
+  *"-j -s -d qdisc show dev vbad") cat "$F/qdisc-v0-s-d.json" ;;
+  *"-j -s -d class show dev vbad") cat "$F/class-v0-s-d.json" ;;
+  *"-j -s filter show dev vbad parent 1:") printf '[{"kind":"u32","options":{"fh":' ;;
+  *"-s filter show dev vbad parent 1:") cat "$F/filter-v0.txt" ;;
   *"-j -s -d qdisc show dev v2") cat "$F/qdisc-v2-tbf-s-d.json" ;;
   *"-j -s filter show dev v2 parent 5:") echo "[]" ;;
   *"-j qdisc show") cat "$F/qdisc.json" ;;
@@ -146,6 +150,30 @@ fn json_is_the_live_model() {
     assert_eq!(devs[1]["qdiscs"][0]["kind"]["type"], "tbf");
     assert_eq!(devs[1]["qdiscs"][0]["kind"]["rate"], 2_000_000);
     assert_eq!(devs[1]["filters"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn unreadable_filter_json_falls_back_to_text() {
+    let fake = FakeTc::new();
+    let out = stdout_of(
+        fake.qosctl("by-version/6.8.0")
+            .args(["show", "--json", "vbad"]),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let filters = v[0]["filters"].as_array().unwrap();
+    assert_eq!(filters.len(), 7, "{out}");
+    assert_eq!(filters[0]["classid"], "1:10");
+    assert_eq!(filters[0]["kind"]["handle"], "800::800");
+    let calls = fake.calls();
+    assert_eq!(
+        calls.len(),
+        4,
+        "qdisc, class, filter JSON, filter text: {calls:?}"
+    );
+    assert!(
+        calls[3].ends_with("-s filter show dev vbad parent 1:"),
+        "{calls:?}"
+    );
 }
 
 #[test]
