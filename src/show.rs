@@ -88,16 +88,13 @@ fn name_from_policy(live: &mut DeviceState, want: &DeviceState) {
             c.name.clone_from(&w.name);
         }
     }
+    // Only a filter the policy itself describes gets a name; one that merely steers into a
+    // policy class is not the policy's (apply removes it).
     for f in &mut live.filters {
-        let same = want
-            .filters
-            .iter()
-            .find(|w| w.parent == f.parent && w.prio == f.prio && w.kind == f.kind);
-        f.name = same.and_then(|w| w.name.clone()).or_else(|| {
-            f.classid
-                .and_then(|c| want.class(c))
-                .and_then(|c| c.name.clone())
+        let same = want.filters.iter().find(|w| {
+            w.parent == f.parent && w.prio == f.prio && w.kind == f.kind && w.classid == f.classid
         });
+        f.name = same.and_then(|w| w.name.clone());
     }
 }
 
@@ -478,6 +475,45 @@ mod tests {
             "text rounding is not a diff:\n{t}"
         );
         assert!(line("1:30").contains(" - "), "{t}");
+    }
+
+    #[test]
+    fn only_filters_the_policy_describes_get_its_name() {
+        let fw = |mark: u32, name: Option<&str>| Filter {
+            parent: Handle::qdisc(1),
+            prio: 10,
+            protocol: "ip".into(),
+            kind: FilterKind::Fw {
+                mark,
+                mask: u32::MAX,
+            },
+            classid: Some(Handle::new(1, 0x10)),
+            name: name.map(str::to_string),
+            stats: None,
+        };
+        let u32f = Filter {
+            kind: FilterKind::Other {
+                kind: "u32".into(),
+                handle: Some("800::800".into()),
+                summary: String::new(),
+            },
+            prio: 1,
+            ..fw(0, None)
+        };
+        let mut live = DeviceState {
+            device: "v0".into(),
+            filters: vec![u32f, fw(0x10, None), fw(0x11, None)],
+            ..DeviceState::default()
+        };
+        let want = DeviceState {
+            device: "v0".into(),
+            classes: vec![class(0x10, 1, 1, Some("lan/voice"))],
+            filters: vec![fw(0x10, Some("lan/voice"))],
+            ..DeviceState::default()
+        };
+        name_from_policy(&mut live, &want);
+        let names: Vec<Option<&str>> = live.filters.iter().map(|f| f.name.as_deref()).collect();
+        assert_eq!(names, [None, Some("lan/voice"), None]);
     }
 
     #[test]
