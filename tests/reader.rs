@@ -898,3 +898,39 @@ fn root_read_device_returns_exactly_the_tree() {
         vec!["a0".to_string()]
     );
 }
+
+#[test]
+fn truncated_and_mangled_output_never_panics() {
+    let files = [
+        "by-version/5.4.0/qdisc-v0-s-d.json",
+        "by-version/5.4.0/filter-v1-ingress-s.json",
+        "by-version/6.1.0/class-v0-s-d.json",
+        "by-version/7.1.0/class-v0-s-d.json",
+        "by-version/6.1.0/filter-v0.txt",
+        "kernel-lab-6.1.0-56-amd64/filter-veth0-s.json",
+        "kernel-lab-6.1.0-56-amd64/qdisc-s-d.json",
+        "kernel-lab-6.1.0-56-amd64/filter-dummy1.json",
+    ];
+    let mut checked = 0;
+    for f in files {
+        let s = fixture(f);
+        let cuts = (0..=s.len()).filter(|i| s.is_char_boundary(*i)).step_by(3);
+        for cut in cuts {
+            let t = &s[..cut];
+            let _ = parse_qdiscs(t);
+            let _ = parse_classes(t);
+            let _ = parse_filters(t, h("1:"));
+            checked += 1;
+        }
+        // Every byte replaced by characters that mean something to the parsers.
+        for (i, _) in s.char_indices().step_by(31) {
+            for c in ["\"", "{", "}", ",", "\\u12", "é", "9999999999999999999999"] {
+                let t = format!("{}{}{}", &s[..i], c, &s[i..]);
+                let _ = parse_qdiscs(&t);
+                let _ = parse_classes(&t);
+                let _ = parse_filters(&t, h("1:"));
+            }
+        }
+    }
+    assert!(checked > 4_000, "{checked}");
+}

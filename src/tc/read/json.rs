@@ -285,13 +285,16 @@ impl Parser<'_> {
                         b'r' => out.push('\r'),
                         b't' => out.push('\t'),
                         b'u' => {
-                            let hex = self.src.get(self.i..self.i + 4).unwrap_or("");
-                            let c = u32::from_str_radix(hex, 16)
-                                .ok()
-                                .and_then(char::from_u32)
-                                .unwrap_or('\u{fffd}');
-                            self.i = (self.i + 4).min(self.s.len());
-                            out.push(c);
+                            let code = self
+                                .src
+                                .get(self.i..self.i + 4)
+                                .and_then(|h| u32::from_str_radix(h, 16).ok());
+                            let Some(code) = code else {
+                                return Err(self.err("invalid \\u escape in string"));
+                            };
+                            // Surrogate halves (never printed by tc) become U+FFFD.
+                            out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                            self.i += 4;
                         }
                         _ => return Err(self.err("invalid escape in string")),
                     }

@@ -91,7 +91,9 @@ fn size_of(o: &J, k: &str) -> Option<Size> {
     o.get(k).and_then(J::as_u64).map(Size)
 }
 fn us_of(o: &J, k: &str) -> Option<Time> {
-    o.get(k).and_then(J::as_u64).map(Time::from_us)
+    o.get(k)
+        .and_then(J::as_u64)
+        .map(|us| Time(us.saturating_mul(1000)))
 }
 /// netem prints every time as float seconds (`"delay":0.01`, `"min-delay":0.002`).
 fn secs_of(o: &J, k: &str) -> Option<Time> {
