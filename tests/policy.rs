@@ -910,7 +910,7 @@ fn example_test_range() {
     let v = check_json("examples/test-range.toml");
     let q = &v["devices"][0]["state"]["qdiscs"];
     assert_eq!(q.as_array().map(Vec::len), Some(1));
-    assert_eq!(q[0]["handle"]["major"], 1);
+    assert_eq!(q[0]["handle"], "1:");
     assert_eq!(q[0]["parent"], "Root");
     assert_eq!(q[0]["kind"]["type"], "netem");
     assert_eq!(q[0]["kind"]["delay"], 1_000_000_000u64);
@@ -936,11 +936,7 @@ fn example_atc_lab() {
         .map(|f| {
             (
                 f["kind"]["mark"].as_u64().expect("mark"),
-                format!(
-                    "{}:{:x}",
-                    f["classid"]["major"],
-                    f["classid"]["minor"].as_u64().expect("minor")
-                ),
+                f["classid"].as_str().expect("classid").to_string(),
             )
         })
         .collect();
@@ -953,14 +949,22 @@ fn example_atc_lab() {
         ]
     );
     // Each device has its own netem leaf, on the class's minor.
-    let netems: Vec<u64> = st["qdiscs"]
+    let netems: Vec<(&str, &str)> = st["qdiscs"]
         .as_array()
         .expect("qdiscs")
         .iter()
         .filter(|q| q["kind"]["type"] == "netem")
-        .map(|q| q["handle"]["major"].as_u64().expect("major"))
+        .map(|q| {
+            (
+                q["handle"].as_str().expect("handle"),
+                q["parent"]["Class"].as_str().expect("parent class"),
+            )
+        })
         .collect();
-    assert_eq!(netems, [0x101, 0x102, 0x103]);
+    assert_eq!(
+        netems,
+        [("101:", "1:101"), ("102:", "1:102"), ("103:", "1:103")]
+    );
     // The phone's preset with its loss overridden.
     let phone = st["qdiscs"]
         .as_array()
