@@ -886,7 +886,7 @@ fn example_home_router() {
     let r = rates(&v, 0);
     assert_eq!(r["voice"], (1_900_000, 19_000_000)); // 10% of 19mbit, ceil 100%
     assert_eq!(r["web"], (7_600_000, 17_100_000)); // 40%, ceil 90%
-    assert_eq!(r["bulk"], (2_000_000, 19_000_000)); // 5% = 0.95mbit, clamped to min 2mbit
+    assert_eq!(r["bulk"], (5_700_000, 17_100_000)); // 30% (above its min 2mbit), ceil 90%
     let dev = &v["devices"][0]["state"];
     assert_eq!(dev["device"], "eth0");
     assert_eq!(dev["qdiscs"][0]["kind"]["type"], "htb");
@@ -928,7 +928,7 @@ fn example_atc_lab() {
     assert_eq!(r["phone"], (2_000_000, 2_000_000));
     assert_eq!(r["laptop"], (5_000_000, 5_000_000));
     assert_eq!(r["settop"], (20_000_000, 30_000_000));
-    assert_eq!(r["other"], (10_000_000, 100_000_000));
+    assert_eq!(r["other"], (10_000_000, 100_000_000)); // 5% = 5mbit, clamped up to 10mbit
     let st = &v["devices"][0]["state"];
     let filters = st["filters"].as_array().expect("filters");
     let fw: Vec<(u64, String)> = filters
