@@ -305,7 +305,11 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             Some(p) => format!("class \"{}\"", flat[p].c.path),
             None => format!("interface \"{alias}\""),
         };
-        if !p_ok || f.c.broken || (f.parent.is_some() && p_rate.is_none()) {
+        if !p_ok
+            || f.c.broken
+            || (f.parent.is_some() && p_rate.is_none())
+            || (f.parent.is_none() && iface.rate_invalid)
+        {
             ok[i] = false;
             continue;
         }

@@ -524,6 +524,11 @@ fn percentage_on_a_root_without_rate() {
     assert_eq!(st.classes[0].rate, Rate::from_bits(5_000_000));
     // Without a parent ceil to borrow from, ceil defaults to the class's rate.
     assert_eq!(st.classes[1].ceil, Rate::from_bits(3_000_000));
+    // A rate that does not parse is one error, not one more per class below it.
+    assert_eq!(
+        errors("[interfaces.wan]\nrate = 5000\ndefault = \"a\"\n[interfaces.wan.classes.a]\nrate = \"10%\"\n"),
+        ["2:8: rate \"5000\" has no unit"]
+    );
     // The interface rate itself must be absolute.
     assert_eq!(
         errors("[interfaces.wan]\nrate = \"50%\"\n"),

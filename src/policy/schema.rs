@@ -39,6 +39,9 @@ pub struct Interface {
     pub leaf: Option<Sp<Leaf>>,
     pub netem: Option<Sp<crate::model::Netem>>,
     pub classes: Vec<Class>,
+    /// `rate` was written but did not parse: the classes' rates are not checked against
+    /// it (that would only repeat the one error).
+    pub rate_invalid: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -510,6 +513,7 @@ impl Walker {
             leaf: None,
             netem: None,
             classes: Vec::new(),
+            rate_invalid: false,
         };
         let mut device_given = false;
         let mut classes = None;
@@ -524,14 +528,15 @@ impl Walker {
                     }
                     device_given = true;
                 }
-                "rate" => {
-                    if let Some(r) = self.rate(k, n) {
+                "rate" => match self.rate(k, n) {
+                    Some(r) => {
                         iface.rate = Some(Sp {
                             span: at(k, n),
                             v: RateSpec::Abs(r),
-                        });
+                        })
                     }
-                }
+                    None => iface.rate_invalid = true,
+                },
                 "default" => {
                     if let Some(d) = self.string(k, n) {
                         iface.default = Some(Sp {
