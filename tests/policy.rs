@@ -287,6 +287,22 @@ fn interface_outside_interfaces() {
 }
 
 #[test]
+fn class_outside_classes() {
+    let src = "[interfaces.wan]\nrate = \"1mbit\"\n[interfaces.wan.voice]\nrate = \"1mbit\"\n";
+    assert_eq!(
+        errors(src),
+        [
+            "2:8: interface \"wan\" has a rate but no classes to shape into",
+            "3:17: unknown key \"voice\" in interface \"wan\"",
+        ]
+    );
+    assert_eq!(
+        hints(src)[1].as_deref(),
+        Some("a class is a table under classes: did you mean [….classes.voice]?")
+    );
+}
+
+#[test]
 fn wrong_types() {
     let src =
         with_class("rate = \"1mbit\"\nprio = \"high\"\nmarks = 16\nid = \"0x30\"\nburst = true");

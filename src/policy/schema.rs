@@ -172,8 +172,26 @@ impl Walker {
             self.wrong_type(key, node, "a table");
             return None;
         };
-        for (k, _) in entries {
-            if !allowed.contains(&k.name.as_str()) {
+        for (k, v) in entries {
+            if allowed.contains(&k.name.as_str()) {
+                continue;
+            }
+            if allowed.contains(&"classes")
+                && v.as_table().is_some()
+                && did_you_mean(&k.name, allowed).is_none()
+            {
+                // `[interfaces.wan.voice]`: a class written without `classes.`.
+                self.push(
+                    Diagnostic::error(
+                        k.span.clone(),
+                        format!("unknown key \"{}\" in {}", k.name, what()),
+                    )
+                    .hint(format!(
+                        "a class is a table under classes: did you mean [….classes.{}]?",
+                        toml_key(&k.name)
+                    )),
+                );
+            } else {
                 self.unknown_key(k, allowed, &what());
             }
         }
