@@ -493,6 +493,10 @@ fn ids_duplicate_or_out_of_range() {
             "18:6: id 0xffff is out of range 0x2..=0xfffe (minors 0 and 1 are reserved, 0xffff too)",
         ]
     );
+    assert_eq!(
+        errors(&with_class("rate = \"1mbit\"\nid = -5")),
+        ["6:6: id -5 is out of range 0x2..=0xfffe (minors 0 and 1 are reserved, 0xffff too)"]
+    );
 }
 
 #[test]

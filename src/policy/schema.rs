@@ -752,7 +752,10 @@ impl Walker {
             Value::Integer(i) => {
                 self.push(Diagnostic::error(
                     at(k, n),
-                    format!("id {i:#x} is out of range 0x2..=0xfffe (minors 0 and 1 are reserved, 0xffff too)"),
+                    format!(
+                        "id {} is out of range 0x2..=0xfffe (minors 0 and 1 are reserved, 0xffff too)",
+                        if *i < 0 { i.to_string() } else { format!("{i:#x}") }
+                    ),
                 ));
                 None
             }
