@@ -182,7 +182,7 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
             k.ceil.to_string(),
             k.prio.map(|p| p.to_string()).unwrap_or_default(),
             marks.join(","),
-            k.leaf.as_ref().map(leaf_summary).unwrap_or_default(),
+            k.leaf.as_deref().map(leaf_summary).unwrap_or_default(),
         ]);
     }
     let mut widths = [0usize; 7];

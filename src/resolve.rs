@@ -52,8 +52,8 @@ pub struct ResolvedClass {
     pub ceil: crate::units::Rate,
     pub prio: Option<u32>,
     pub marks: Vec<u32>,
-    /// The leaf qdisc (None for a class with children).
-    pub leaf: Option<QdiscKind>,
+    /// The leaf qdisc (None for a class with children). Boxed to keep 10,000 classes small.
+    pub leaf: Option<Box<QdiscKind>>,
     pub minor_source: MinorSource,
 }
 
@@ -471,7 +471,7 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
         }
         Some(if let Some(nm) = &c.netem {
             QdiscKind::Netem(nm.v.clone())
-        } else if let Some(l) = c.leaf.as_ref().or(iface.leaf.as_ref()) {
+        } else if let Some(l) = c.leaf.as_deref().or(iface.leaf.as_ref()) {
             concrete_leaf(&l.v, ceil[i].unwrap_or(root_rate))
         } else {
             QdiscKind::FqCodel(model::FqCodel::default())
@@ -566,7 +566,7 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             ceil: c,
             prio: f.c.prio.as_ref().map(|p| p.v),
             marks: f.c.marks.iter().map(|m| m.v).collect(),
-            leaf,
+            leaf: leaf.map(Box::new),
             minor_source: source,
         });
     }

@@ -667,7 +667,7 @@ fn leaf_kinds_and_options() {
     let leaves: Vec<String> = c.resolved.interfaces[0]
         .classes
         .iter()
-        .map(|k| qosctl::check::leaf_summary(k.leaf.as_ref().expect("leaf")))
+        .map(|k| qosctl::check::leaf_summary(k.leaf.as_deref().expect("leaf")))
         .collect();
     assert_eq!(
         leaves,
@@ -684,7 +684,7 @@ fn leaf_kinds_and_options() {
             "fq_codel",
         ]
     );
-    match &c.resolved.interfaces[0].classes[1].leaf {
+    match c.resolved.interfaces[0].classes[1].leaf.as_deref() {
         Some(QdiscKind::Cake(k)) => {
             assert_eq!(k.nat, Some(true));
             assert_eq!(k.wash, Some(false));

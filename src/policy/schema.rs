@@ -59,8 +59,9 @@ pub struct Class {
     pub quantum: Option<Size>,
     pub id: Option<Sp<u16>>,
     pub marks: Vec<Sp<u32>>,
-    pub leaf: Option<Sp<Leaf>>,
-    pub netem: Option<Sp<crate::model::Netem>>,
+    /// Boxed: most classes have neither, and a class is small without them (10,000 classes).
+    pub leaf: Option<Box<Sp<Leaf>>>,
+    pub netem: Option<Box<Sp<crate::model::Netem>>>,
     pub children: Vec<Class>,
     /// A rate or ceil of this class did not parse: resolution skips rate checks here.
     pub broken: bool,
@@ -676,8 +677,8 @@ impl Walker {
                 }
                 "id" => c.id = self.class_id(k, n),
                 "marks" => c.marks = self.marks(k, n),
-                "leaf" => c.leaf = self.leaf(k, n),
-                "netem" => c.netem = self.netem(k, n),
+                "leaf" => c.leaf = self.leaf(k, n).map(Box::new),
+                "netem" => c.netem = self.netem(k, n).map(Box::new),
                 "classes" => children = Some((k, n)),
                 "match" => self.push(
                     Diagnostic::error(k.span.clone(), "\"match\" is not supported yet")
