@@ -182,9 +182,8 @@ pub fn resolve(policy: &Policy, diags: &mut Vec<Diagnostic>) -> Resolved {
     out
 }
 
-fn err(diags: &mut Vec<Diagnostic>, span: Span, msg: String) -> usize {
+fn err(diags: &mut Vec<Diagnostic>, span: Span, msg: String) {
     diags.push(Diagnostic::error(span, msg));
-    diags.len() - 1
 }
 
 fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> ResolvedInterface {
