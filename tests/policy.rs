@@ -911,7 +911,7 @@ fn example_home_router() {
     let r = rates(&v, 0);
     assert_eq!(r["voice"], (1_900_000, 19_000_000)); // 10% of 19mbit, ceil 100%
     assert_eq!(r["web"], (7_600_000, 17_100_000)); // 40%, ceil 90%
-    assert_eq!(r["bulk"], (5_700_000, 17_100_000)); // 30% (above its min 2mbit), ceil 90%
+    assert_eq!(r["bulk"], (2_000_000, 19_000_000)); // 5% = 0.95mbit, clamped to min 2mbit
     let dev = &v["devices"][0]["state"];
     assert_eq!(dev["device"], "eth0");
     assert_eq!(dev["qdiscs"][0]["kind"]["type"], "htb");
