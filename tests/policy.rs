@@ -1398,36 +1398,3 @@ fn ten_thousand_classes_resolve() {
     // Generous: debug builds are ~10x slower than release (where it is well under 50 ms).
     assert!(took.as_secs() < 5, "took {took:?}");
 }
-
-/// `cargo test --release --test policy timing -- --ignored --nocapture`: per-stage times on
-/// 10,000 classes (the target is well under 50 ms in release).
-#[test]
-#[ignore]
-fn timing_ten_thousand_classes() {
-    let names: Vec<String> = (0..9989).map(|i| format!("g{}/c{i}", i % 10)).collect();
-    let src = generated(&names);
-    for _ in 0..3 {
-        let t = std::time::Instant::now();
-        let v: toml::Table = toml::from_str(&src).expect("toml");
-        let toml_only = t.elapsed();
-        drop(v);
-        let t = std::time::Instant::now();
-        let c = policy::check_str("big.toml", &src);
-        let all = t.elapsed();
-        assert!(!c.has_errors());
-        let t = std::time::Instant::now();
-        let root = policy::node::parse(&src).expect("parses");
-        let parse = t.elapsed();
-        let mut w = policy::schema::Walker::default();
-        let p = w.policy(&root);
-        let walk = t.elapsed() - parse;
-        let mut diags = Vec::new();
-        let r = qosctl::resolve::resolve(&p, &mut diags);
-        let resolve = t.elapsed() - parse - walk;
-        drop((root, p, r));
-        eprintln!(
-            "toml::Table alone {toml_only:?}; parse+validate+resolve {all:?} \
-             (spanned parse {parse:?}, schema {walk:?}, resolve {resolve:?})"
-        );
-    }
-}
