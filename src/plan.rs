@@ -971,9 +971,10 @@ pub fn describe(obj: &Obj) -> (String, String, String) {
                 Parent::Ingress => "ingress".to_string(),
                 Parent::Class(p) => format!("on {p}"),
             };
+            // Leaves in the same readable form as `qosctl check`; htb with its default.
             let args = match &q.kind {
-                QdiscKind::Netem(n) => netem_summary(n),
-                k => render::qdisc_args(k),
+                QdiscKind::Htb(_) => render::qdisc_args(&q.kind),
+                k => crate::check::leaf_summary(k),
             };
             (
                 format!("qdisc {} {at}", q.handle),
@@ -1039,51 +1040,6 @@ pub fn describe(obj: &Obj) -> (String, String, String) {
             ),
         ),
     }
-}
-
-/// netem as people write it: only what is set, in readable units.
-fn netem_summary(n: &Netem) -> String {
-    let mut s = String::from("netem");
-    if let Some(d) = n.delay {
-        let _ = write!(s, " delay {d}");
-        if let Some(j) = n.jitter {
-            let _ = write!(s, " {j}");
-        }
-        if let Some(c) = n.delay_correlation {
-            let _ = write!(s, " {c}");
-        }
-    }
-    if let Some(d) = &n.distribution {
-        let _ = write!(s, " distribution {d}");
-    }
-    if n.loss.is_some() {
-        let _ = write!(s, " loss {}", loss_str(n.loss.as_ref()));
-    }
-    for (name, p) in [
-        ("duplicate", n.duplicate),
-        ("corrupt", n.corrupt),
-        ("reorder", n.reorder),
-    ] {
-        if let Some(p) = p {
-            let _ = write!(s, " {name} {p}");
-        }
-    }
-    if let Some(g) = n.gap {
-        let _ = write!(s, " gap {g}");
-    }
-    if let Some(r) = n.rate {
-        let _ = write!(s, " rate {r}");
-    }
-    if let Some(sl) = &n.slot {
-        let _ = write!(s, " slot {}", slot_str(sl));
-    }
-    if let Some(l) = n.limit {
-        let _ = write!(s, " limit {l}");
-    }
-    if n.ecn == Some(true) {
-        s.push_str(" ecn");
-    }
-    s
 }
 
 /// The plan as people read it.
