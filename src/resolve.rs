@@ -232,7 +232,7 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             ri.state.qdiscs.push(Qdisc {
                 handle: Handle::qdisc(1),
                 parent: Parent::Root,
-                kind: QdiscKind::Netem(n.v.clone()),
+                kind: QdiscKind::Netem(Box::new(n.v.clone())),
                 name: Some(alias.clone()),
                 stats: None,
             });
@@ -469,7 +469,7 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             return None;
         }
         Some(if let Some(nm) = &c.netem {
-            QdiscKind::Netem(nm.v.clone())
+            QdiscKind::Netem(Box::new(nm.v.clone()))
         } else if let Some(l) = c.leaf.as_deref().or(iface.leaf.as_ref()) {
             concrete_leaf(&l.v, ceil[i].unwrap_or(root_rate))
         } else {

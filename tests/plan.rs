@@ -318,7 +318,7 @@ fn netem_root(n: Netem) -> DeviceState {
         qdiscs: vec![Qdisc {
             handle: Handle::qdisc(1),
             parent: Parent::Root,
-            kind: QdiscKind::Netem(n),
+            kind: QdiscKind::Netem(Box::new(n)),
             name: None,
             stats: None,
         }],

@@ -980,7 +980,7 @@ impl Walker {
                     value: Value::Table(opts.iter().map(|e| (*e).clone()).collect()),
                 };
                 let n = netem::parse(self, key, &fake)?;
-                Leaf::Kind(QdiscKind::Netem(n.v))
+                Leaf::Kind(QdiscKind::Netem(Box::new(n.v)))
             }
             other => {
                 let hint = match did_you_mean(other, LEAF_KINDS) {

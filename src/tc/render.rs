@@ -380,7 +380,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            qdisc_args(&QdiscKind::Netem(n)),
+            qdisc_args(&QdiscKind::Netem(Box::new(n))),
             "netem delay 40000us 5000us 0% loss random 0.5% 0% duplicate 0% 0% corrupt 0% 0% reorder 0% 0%"
         );
     }
