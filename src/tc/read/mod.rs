@@ -29,12 +29,13 @@ pub fn read_config(tc: &Tc, dev: &str) -> Result<DeviceState> {
     read_device_with(tc, dev, false)
 }
 
+/// `args` with `-s` after a leading `-j` (tc's usual order: `-j -s -d qdisc show`).
 fn with_stats<'a>(stats: bool, args: &[&'a str]) -> Vec<&'a str> {
-    let mut v = Vec::with_capacity(args.len() + 1);
+    let mut v = args.to_vec();
     if stats {
-        v.push("-s");
+        let at = usize::from(v.first() == Some(&"-j"));
+        v.insert(at, "-s");
     }
-    v.extend_from_slice(args);
     v
 }
 
