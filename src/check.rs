@@ -24,6 +24,9 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
         );
         return Ok(Exit::Error);
     }
+    if args.quiet {
+        return Ok(Exit::Ok);
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         // Serialized first so that a closed stdout is a plain io::Error (a broken pipe is
