@@ -11,7 +11,7 @@ q=target/release/qosctl
 ns="qosctl-demo-$$"
 
 ip netns add "$ns"
-trap 'ip netns del "$ns" 2>/dev/null || true; rm -f "/tmp/$ns.toml"' EXIT
+trap 'ip netns del "$ns" 2>/dev/null || true; rm -f "/tmp/$ns.toml" "/run/lock/qosctl.$ns.lock"' EXIT
 ip -n "$ns" link add veth0 type veth peer name veth1
 ip -n "$ns" link set veth0 up
 ip -n "$ns" link set veth1 up

@@ -225,6 +225,10 @@ impl Drop for Lab {
         // Deleting the namespaces deletes the veth pair and all its tc state.
         let _ = sh(&["ip", "netns", "del", &self.ns]);
         let _ = sh(&["ip", "netns", "del", &self.peer]);
+        // qosctl's per-namespace lock file.
+        for d in ["/run/lock", "/run", "/tmp"] {
+            let _ = std::fs::remove_file(format!("{d}/qosctl.{}.lock", self.ns));
+        }
     }
 }
 
@@ -658,4 +662,57 @@ fn rendered_model_reads_back_identical() {
     want.classes[2].rate = Rate(2_000_000);
     let rest = qosctl::plan::diff_device(&want, &back);
     assert_eq!(rest.len(), 1, "{rest:#?}");
+}
+
+#[test]
+fn a_second_apply_waits_for_the_lock() {
+    need_root!();
+    let lab = Lab::new();
+    let p = lab.write("base.toml", BASE);
+    let lock_path = ["/run/lock", "/run", "/tmp"]
+        .iter()
+        .map(std::path::Path::new)
+        .find(|d| d.is_dir())
+        .unwrap()
+        .join(format!("qosctl.{}.lock", lab.ns));
+    let held = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    held.lock().unwrap();
+    let tc = lab.logging_tc();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qosctl"))
+        .args([
+            "--netns",
+            &lab.ns,
+            "--tc",
+            tc.to_str().unwrap(),
+            "apply",
+            p.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "apply did not wait for the lock"
+    );
+    assert!(
+        lab.take_batch_log().is_empty(),
+        "apply changed the kernel while locked out"
+    );
+    held.unlock().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting for another qosctl"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(lab.take_batch_log().len(), 8);
+    let _ = std::fs::remove_file(&lock_path);
 }
