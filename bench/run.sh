@@ -95,7 +95,7 @@ for s in ${SIZES//,/ }; do
 		die "could not generate the $s-class workload"
 	n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["devices"]))' \
 		"$WORK/$s/meta.json")
-	[ "$n" -gt "$MAXDEV" ] && MAXDEV=$n
+	if [ "$n" -gt "$MAXDEV" ]; then MAXDEV=$n; fi
 done
 for ((i = 0; i < MAXDEV; i++)); do
 	ip -n "$NS" link add "qb$i" type veth peer name "qb${i}p"
