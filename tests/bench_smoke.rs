@@ -1,0 +1,150 @@
+//! Smoke run of the ISP-scale benchmark (bench/run.sh, issue 5) at 200 subscriber classes,
+//! with the real qosctl binary, so that the benchmark cannot rot. It asserts what must hold
+//! whatever the machine: the mutation counts and the tree that ends up in the kernel, never
+//! times.
+//!
+//! Needs root (bench/run.sh creates its own network namespace and veth pair, and removes
+//! them on exit) and python3 (the generator and the runner).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn is_root() -> bool {
+    // The effective uid is the second field of `Uid:`.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn count(size: &Value, key: &str) -> Option<i64> {
+    size["counts"][key].as_i64()
+}
+
+#[test]
+fn bench_smoke_200_classes_mutation_counts() {
+    if !is_root() {
+        eprintln!("SKIP: bench smoke run needs root (it creates a network namespace)");
+        return;
+    }
+    for tool in ["python3", "ip", "tc"] {
+        if !have(tool) {
+            eprintln!("SKIP: bench smoke run needs {tool} on PATH");
+            return;
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out_dir = tempfile::tempdir().expect("a temporary directory");
+    let json: PathBuf = out_dir.path().join("results.json");
+    // Fast variant: no FireQoS, no one-process-per-command run (they test other tools).
+    let out = Command::new("bash")
+        .arg(root.join("bench/run.sh"))
+        .args([
+            "--sizes",
+            "200",
+            "--runs",
+            "1",
+            "--no-fireqos",
+            "--percmd-max",
+            "0",
+        ])
+        .arg("--qosctl")
+        .arg(env!("CARGO_BIN_EXE_qosctl"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("bench/run.sh runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench/run.sh failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let text = std::fs::read_to_string(&json).expect("bench/run.sh --json wrote its results");
+    let doc: Value = serde_json::from_str(&text).expect("results are JSON");
+    let s = &doc["sizes"]["200"];
+    let ctx = format!("bench output:\n{stdout}\n{stderr}");
+
+    assert!(
+        s["qosctl_error"].is_null(),
+        "qosctl apply did not run in the benchmark: {}\n{ctx}",
+        s["qosctl_error"]
+    );
+    // The floor batch is qosctl's own plan, so both build the same tree.
+    assert_eq!(
+        s["floor_source"].as_str(),
+        Some("qosctl apply --dry-run --json (same commands)"),
+        "{ctx}"
+    );
+    assert!(
+        s["errors"]["raw"].is_null(),
+        "raw tc -batch of qosctl's plan failed: {ctx}"
+    );
+
+    // 2 sites x 10 APs x 10 subscribers: 223 htb classes (with the root class 1:1), the
+    // root qdisc and 200 pfifo leaf qdiscs.
+    let meta = &s["meta"];
+    let classes = meta["classes_per_device"].as_i64().expect("meta");
+    let leaves = meta["leaf_qdiscs_per_device"].as_i64().expect("meta");
+    assert_eq!((classes, leaves), (223, 200), "{ctx}");
+    for method in ["first", "raw"] {
+        assert_eq!(
+            s["objects"][method]["classes"].as_i64(),
+            Some(classes),
+            "classes built by {method}: {ctx}"
+        );
+        assert_eq!(
+            s["objects"][method]["qdiscs"].as_i64(),
+            Some(leaves + 1),
+            "qdiscs built by {method}: {ctx}"
+        );
+    }
+
+    // First apply on empty devices: one command at least per object it creates.
+    let first = count(s, "first").expect("first-apply count");
+    assert!(
+        first > classes + leaves,
+        "first apply planned {first} commands for {classes} classes and {} qdiscs: {ctx}",
+        leaves + 1
+    );
+    assert_eq!(
+        count(s, "noop"),
+        Some(0),
+        "re-apply must change nothing: {ctx}"
+    );
+    assert_eq!(
+        count(s, "edit"),
+        Some(1),
+        "one rate edited = one class change: {ctx}"
+    );
+    assert_eq!(count(s, "edit_back"), Some(1), "and back: {ctx}");
+    assert_eq!(
+        count(s, "add"),
+        Some(2),
+        "one class added = that class and its leaf qdisc: {ctx}"
+    );
+    assert_eq!(count(s, "add_noop"), Some(0), "after adding: {ctx}");
+    let remove = count(s, "remove").expect("remove count");
+    assert!(
+        (1..=2).contains(&remove),
+        "removing the added class takes the class (and maybe its leaf qdisc), not {remove}: {ctx}"
+    );
+    assert!(
+        s["apply_rss_kb"].as_i64().is_some_and(|kb| kb > 0),
+        "peak memory measured: {ctx}"
+    );
+}
