@@ -16,7 +16,7 @@
 #                                            that exists in the unpacked KLAB_EXTRA_PKGS is taken from there,
 #                                            otherwise from the host (default: qosctl's tier needs nft and jq)
 #   KLAB_EXTRA_PKGS="pkg ..."                more bookworm packages to fetch and unpack into the guest userland
-#                                            (default: nftables and its libraries, jq; not installed on the host)
+#                                            (default: nftables and its libraries, jq, mawk; not installed on the host)
 #   KLAB_EXTRA_MODULES="mod ..."             more kernel modules to put into the initramfs and load at boot
 #                                            (default: nf_tables, so `nft ... meta mark set` works in the guest)
 # qosctl's copy: the initramfs is rebuilt by itself when this script, init or the KLAB_EXTRA_* lists change
@@ -97,8 +97,8 @@ log "kernel package: $KPKG"
 USERPKGS=(busybox-static kmod libkmod2 iperf3 libiperf0 libsctp1)
 command -v cpio >/dev/null || USERPKGS+=(cpio)
 # nftables brings its libraries explicitly: ldd resolves them in the unpacked userland, not on the host
-EXTRA_PKGS=${KLAB_EXTRA_PKGS-nftables libnftables1 libnftnl11 libmnl0 libjansson4 libedit2 libbsd0 libmd0 libgmp10 libxtables12 jq libjq1 libonig5}
-EXTRA_BINS=${KLAB_EXTRA_BINS-/usr/sbin/nft /usr/bin/jq}
+EXTRA_PKGS=${KLAB_EXTRA_PKGS-nftables libnftables1 libnftnl11 libmnl0 libjansson4 libedit2 libbsd0 libmd0 libgmp10 libxtables12 jq libjq1 libonig5 mawk}
+EXTRA_BINS=${KLAB_EXTRA_BINS-/usr/sbin/nft /usr/bin/jq /usr/bin/mawk}
 EXTRA_MODULES=${KLAB_EXTRA_MODULES-nfnetlink nf_tables nft_ct nf_conntrack}
 read -r -a _xp <<< "$EXTRA_PKGS"; USERPKGS+=("${_xp[@]}")
 for p in "${USERPKGS[@]}"; do fetch "$p"; done
@@ -199,6 +199,8 @@ else
     elif [ -e "$b" ]; then copy_elf "$(readlink -f "$b")" "$b"
     else die "KLAB_EXTRA_BINS: $b is neither in KLAB_EXTRA_PKGS nor on the host"; fi
   done
+  # busybox's awk has no log()/exp() (the tier computes binomial bounds): mawk is awk when present
+  [ -e "$ROOT/usr/bin/mawk" ] && ln -s mawk "$ROOT/usr/bin/awk"
   # busybox provides the rest; the real binaries copied above win over its applets
   install -m 0755 "$UL/bin/busybox" "$ROOT/usr/bin/busybox"
   "$UL/bin/busybox" --list-full | while read -r a; do
