@@ -1,10 +1,379 @@
-//! `qosctl apply`.
+//! `qosctl apply`: validate, read, plan, run one `tc -batch`, read back and verify.
+//! On failure, restore every device of the plan to the state read before the apply.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::cli::{ApplyArgs, Global};
+use crate::model::{Desired, DeviceState};
+use crate::plan::{self, DevicePlan, Obj, Op, Plan};
+use crate::tc::{read, Tc};
 use crate::Exit;
 
-pub fn run(_global: &Global, _args: &ApplyArgs) -> Result<Exit> {
-    bail!("qosctl apply is not implemented yet")
+pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
+    let desired = crate::policy::load(&args.policy)?;
+    let tc = Tc::locate(global)?;
+    let mut out = std::io::stdout().lock();
+
+    if args.dry_run {
+        let live = read_all(&tc, &desired)?;
+        let plan = make_plan(&desired, &live);
+        if args.json {
+            serde_json::to_writer_pretty(&mut out, &PlanJson::new(&plan))?;
+            writeln!(out)?;
+        } else {
+            write!(out, "{}", plan::render_human(&plan))?;
+        }
+        return Ok(exit_for(&plan, args.detailed_exitcode));
+    }
+
+    require_net_admin()?;
+    // Held until we return: two applies never interleave their read-plan-write.
+    let _lock = lock(global)?;
+    let before = read_all(&tc, &desired)?;
+    let plan = make_plan(&desired, &before);
+    let commands = plan.commands();
+    let human = plan::render_human(&plan);
+
+    if plan.is_empty() {
+        if args.json {
+            let j = ApplyJson {
+                plan: PlanJson::new(&plan),
+                applied: 0,
+                verified: true,
+            };
+            serde_json::to_writer_pretty(&mut out, &j)?;
+            writeln!(out)?;
+        } else {
+            write!(out, "{human}")?;
+        }
+        return Ok(Exit::Ok);
+    }
+
+    let started = Instant::now();
+    if let Err(e) = tc.batch(&commands) {
+        let restore = restore(&tc, &desired, &before);
+        let mut msg = match (&e.command, e.line) {
+            (Some(cmd), Some(line)) => format!(
+                "tc failed at line {line} of {} of the batch:\n  {cmd}\n",
+                commands.len()
+            ),
+            _ => "tc -batch failed:\n".to_string(),
+        };
+        for l in e.stderr.lines().filter(|l| !l.trim().is_empty()) {
+            msg.push_str(&format!("  {}\n", l.trim()));
+        }
+        if let Some(h) = kernel_hint(&e.stderr, e.command.as_deref().unwrap_or("")) {
+            msg.push_str(&format!("hint: {h}\n"));
+        }
+        match restore {
+            Ok(()) => msg.push_str(
+                "nothing was changed: the interfaces were restored to the state read before the apply",
+            ),
+            Err(r) => msg.push_str(&format!(
+                "RESTORE FAILED, the interfaces may be half-applied: {r:#}"
+            )),
+        }
+        bail!(msg);
+    }
+    let elapsed = started.elapsed();
+
+    // Read back and verify convergence, naming any object and field that differs.
+    let after = read_all(&tc, &desired)?;
+    let rest = make_plan(&desired, &after);
+    if !rest.is_empty() {
+        bail!(
+            "applied {} commands, but the kernel does not match the policy:\n{}",
+            commands.len(),
+            mismatches(&rest)
+        );
+    }
+
+    if args.json {
+        let j = ApplyJson {
+            plan: PlanJson::new(&plan),
+            applied: commands.len(),
+            verified: true,
+        };
+        serde_json::to_writer_pretty(&mut out, &j)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{human}")?;
+        writeln!(
+            out,
+            "Applied {} command{} in one tc -batch ({:.1} ms); read back: in sync.",
+            commands.len(),
+            if commands.len() == 1 { "" } else { "s" },
+            elapsed.as_secs_f64() * 1000.0
+        )?;
+    }
+    Ok(if args.detailed_exitcode {
+        Exit::Changes
+    } else {
+        Exit::Ok
+    })
+}
+
+/// What a kernel refusal usually means, for the messages people hit most.
+fn kernel_hint(stderr: &str, command: &str) -> Option<String> {
+    let word_after = |key: &str| {
+        let mut it = command.split_whitespace();
+        it.by_ref().find(|w| *w == key)?;
+        it.next().map(str::to_string)
+    };
+    if stderr.contains("Specified qdisc kind is unknown")
+        || stderr.contains("Specified qdisc not found")
+    {
+        let kind = command
+            .split_whitespace()
+            .skip_while(|w| *w != "handle")
+            .nth(2)
+            .unwrap_or("this");
+        return Some(format!(
+            "this kernel has no {kind} qdisc: load it (modprobe sch_{kind}) or choose another leaf"
+        ));
+    }
+    if stderr.contains("TC classifier not found") {
+        let kind = if command.contains(" fw") {
+            "fw".to_string()
+        } else {
+            word_after("prio").unwrap_or_default()
+        };
+        return Some(format!(
+            "this kernel has no {kind} classifier: load it (modprobe cls_{kind}); marks need cls_fw"
+        ));
+    }
+    None
+}
+
+fn exit_for(plan: &Plan, detailed: bool) -> Exit {
+    if detailed && !plan.is_empty() {
+        Exit::Changes
+    } else {
+        Exit::Ok
+    }
+}
+
+/// Live state of every device the policy names. Any missing device is an error before
+/// anything is changed anywhere.
+pub fn read_all(tc: &Tc, desired: &Desired) -> Result<Vec<DeviceState>> {
+    desired
+        .devices
+        .iter()
+        .map(|d| {
+            read::read_device(tc, &d.state.device)
+                .with_context(|| format!("interface {} ({})", d.alias, d.state.device))
+        })
+        .collect()
+}
+
+pub fn make_plan(desired: &Desired, live: &[DeviceState]) -> Plan {
+    Plan {
+        devices: desired
+            .devices
+            .iter()
+            .zip(live)
+            .map(|(d, l)| DevicePlan {
+                device: d.state.device.clone(),
+                alias: Some(d.alias.clone()),
+                ops: plan::diff_device(&d.state, l),
+            })
+            .collect(),
+    }
+}
+
+/// Puts every device back as it was read before the apply, through the same differ.
+/// Objects qosctl cannot write (foreign classifiers and qdisc kinds) cannot be re-created.
+fn restore(tc: &Tc, desired: &Desired, before: &[DeviceState]) -> Result<()> {
+    let now = read_all(tc, desired)?;
+    let before = restore_targets(desired, before);
+    let mut lines = Vec::new();
+    let mut lost = Vec::new();
+    for (b, n) in before.iter().zip(&now) {
+        for op in plan::diff_device(b, n) {
+            if writes_foreign(&op) {
+                lost.push(format!("{}: {}", b.device, plan::describe(op_obj(&op)).0));
+            } else {
+                lines.push(plan::command(&b.device, &op));
+            }
+        }
+    }
+    tc.batch(&lines).map_err(anyhow::Error::new)?;
+    let again = read_all(tc, desired)?;
+    let left: Vec<String> = before
+        .iter()
+        .zip(&again)
+        .flat_map(|(b, a)| {
+            plan::diff_device(b, a)
+                .into_iter()
+                .filter(|op| !writes_foreign(op))
+                .map(|op| format!("{}: {}", b.device, plan::describe(op_obj(&op)).0))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !left.is_empty() {
+        bail!("after restoring, still different: {}", left.join("; "));
+    }
+    if !lost.is_empty() {
+        bail!(
+            "restored, except objects qosctl cannot re-create: {}",
+            lost.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// What to restore to. A burst or cburst that the policy leaves unset was computed by tc
+/// from the rate; sending the value read back would go through tc's byte → tick → byte
+/// rounding and come back a few bytes off (1593b → 1590b). Leaving it unset again makes
+/// tc compute the very same default, so the restore is exact.
+fn restore_targets(desired: &Desired, before: &[DeviceState]) -> Vec<DeviceState> {
+    desired
+        .devices
+        .iter()
+        .zip(before)
+        .map(|(d, b)| {
+            let mut b = b.clone();
+            for c in &mut b.classes {
+                let policy = d.state.class(c.handle);
+                if policy.is_none_or(|p| p.burst.is_none()) {
+                    c.burst = None;
+                }
+                if policy.is_none_or(|p| p.cburst.is_none()) {
+                    c.cburst = None;
+                }
+            }
+            b
+        })
+        .collect()
+}
+
+fn op_obj(op: &Op) -> &Obj {
+    match op {
+        Op::Add { obj, .. } | Op::Change { obj, .. } | Op::Remove { obj, .. } => obj,
+    }
+}
+
+/// An add or change of something qosctl only knows by name (u32, clsact, mq, …).
+fn writes_foreign(op: &Op) -> bool {
+    use crate::model::{FilterKind, QdiscKind};
+    match op {
+        Op::Remove { .. } => false,
+        Op::Add { obj, .. } | Op::Change { obj, .. } => match obj {
+            Obj::Qdisc(q) => matches!(q.kind, QdiscKind::Other { .. }),
+            Obj::Filter(f) => matches!(f.kind, FilterKind::Other { .. }),
+            Obj::FilterPrio { .. } => true,
+            Obj::Class(_) => false,
+        },
+    }
+}
+
+/// What still differs after an apply, one line per object and field.
+pub fn mismatches(rest: &Plan) -> String {
+    let mut s = String::new();
+    for d in &rest.devices {
+        for op in &d.ops {
+            let (what, name, _) = plan::describe(op_obj(op));
+            let name = if name.is_empty() {
+                String::new()
+            } else {
+                format!(" ({name})")
+            };
+            match op {
+                Op::Change { fields, .. } => {
+                    for f in fields {
+                        s.push_str(&format!(
+                            "  {}: {what}{name}: {} is {}, policy wants {}\n",
+                            d.device, f.field, f.live, f.desired
+                        ));
+                    }
+                }
+                Op::Add { .. } => s.push_str(&format!("  {}: {what}{name}: missing\n", d.device)),
+                Op::Remove { .. } => s.push_str(&format!(
+                    "  {}: {what}{name}: present, policy has none\n",
+                    d.device
+                )),
+            }
+        }
+    }
+    s
+}
+
+/// `--json` form of a plan: the operations per device and the exact tc lines.
+#[derive(Serialize)]
+pub struct PlanJson<'a> {
+    pub in_sync: bool,
+    pub summary: plan::Summary,
+    pub devices: &'a [DevicePlan],
+    /// The `tc -batch` lines, in order: what apply runs.
+    pub commands: Vec<String>,
+}
+
+impl<'a> PlanJson<'a> {
+    pub fn new(plan: &'a Plan) -> Self {
+        PlanJson {
+            in_sync: plan.is_empty(),
+            summary: plan.summary(),
+            devices: &plan.devices,
+            commands: plan.commands(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ApplyJson<'a> {
+    plan: PlanJson<'a>,
+    /// Commands run (0 when in sync).
+    applied: usize,
+    verified: bool,
+}
+
+/// Changing traffic control needs CAP_NET_ADMIN; say so before touching anything.
+pub fn require_net_admin() -> Result<()> {
+    const CAP_NET_ADMIN: u32 = 12;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    match eff {
+        Some(caps) if caps & (1 << CAP_NET_ADMIN) == 0 => bail!(
+            "changing traffic control needs CAP_NET_ADMIN: run as root (sudo qosctl …); \
+             `qosctl apply --dry-run` shows the plan without it"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// One lock per network namespace: applies to different namespaces are independent.
+pub fn lock(global: &Global) -> Result<File> {
+    let dir = ["/run/lock", "/run", "/tmp"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|d| d.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let scope = global.netns.as_deref().unwrap_or("host").replace('/', "_");
+    let path = dir.join(format!("qosctl.{scope}.lock"));
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!("waiting for another qosctl (lock {})…", path.display());
+            f.lock()
+                .with_context(|| format!("cannot lock {}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+    Ok(f)
 }

@@ -1,11 +1,324 @@
-//! `qosctl check`.
+//! `qosctl check`: parse, validate and resolve a policy, and print the resolved tree.
+//! Needs neither root nor tc.
 
 use anyhow::Result;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 use crate::cli::CheckArgs;
+use crate::model::{Loss, Netem, QdiscKind};
+use crate::policy::{self, Checked};
+use crate::resolve::{MinorSource, ResolvedInterface};
 use crate::Exit;
 
 pub fn run(args: &CheckArgs) -> Result<Exit> {
-    crate::policy::load(&args.policy)?;
+    let checked = policy::check_file(&args.policy)?;
+    if checked.has_errors() {
+        let n = checked.error_count();
+        eprint!("{}", checked.render());
+        eprintln!(
+            "{}: {n} error{}",
+            checked.name,
+            if n == 1 { "" } else { "s" }
+        );
+        return Ok(Exit::Error);
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &JsonView::new(&checked))?;
+        writeln!(out)?;
+    } else {
+        out.write_all(render_tree(&checked).as_bytes())?;
+    }
+    out.flush()?;
+    let notes = probe_notes(&checked);
+    if !notes.is_empty() {
+        eprint!("{notes}");
+    }
     Ok(Exit::Ok)
+}
+
+/// `--json`: the model the apply code works on, plus the named tree.
+#[derive(Serialize)]
+struct JsonView<'a> {
+    policy: &'a str,
+    /// `model::Desired`: what `apply` makes the kernel hold.
+    devices: Vec<crate::model::DesiredDevice>,
+    /// Per interface: class paths with their resolved rates, handles and leaves.
+    interfaces: Vec<JsonInterface<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonInterface<'a> {
+    alias: &'a str,
+    device: &'a str,
+    rate: Option<crate::units::Rate>,
+    default: Option<&'a str>,
+    netem: Option<&'a Netem>,
+    classes: &'a [crate::resolve::ResolvedClass],
+}
+
+impl<'a> JsonView<'a> {
+    fn new(c: &'a Checked) -> JsonView<'a> {
+        JsonView {
+            policy: &c.name,
+            devices: c.desired().devices,
+            interfaces: c
+                .resolved
+                .interfaces
+                .iter()
+                .map(|i| JsonInterface {
+                    alias: &i.alias,
+                    device: &i.device,
+                    rate: i.rate,
+                    default: i.default.as_deref(),
+                    netem: i.netem.as_ref(),
+                    classes: &i.classes,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Classes whose hashed minor collided: their handle may move on later edits.
+fn probe_notes(c: &Checked) -> String {
+    let mut out = String::new();
+    for i in &c.resolved.interfaces {
+        let probed: Vec<_> = i
+            .classes
+            .iter()
+            .filter(|k| k.minor_source == MinorSource::Probe)
+            .collect();
+        if probed.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "note: {}: {} class{} got a probed handle because {} hashed minor collided with another class; \
+             such a handle can change when classes are added or removed. Pin it with `id`:",
+            i.alias,
+            probed.len(),
+            if probed.len() == 1 { "" } else { "es" },
+            if probed.len() == 1 { "its" } else { "their" },
+        );
+        for k in probed.iter().take(5) {
+            let _ = writeln!(
+                out,
+                "  {} = {} (id = {:#x})",
+                k.path, k.handle, k.handle.minor
+            );
+        }
+        if probed.len() > 5 {
+            let _ = writeln!(out, "  … and {} more", probed.len() - 5);
+        }
+    }
+    out
+}
+
+/// The resolved tree, one block per interface.
+pub fn render_tree(c: &Checked) -> String {
+    let mut out = String::new();
+    for (n, i) in c.resolved.interfaces.iter().enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        render_interface(&mut out, i);
+    }
+    out
+}
+
+fn render_interface(out: &mut String, i: &ResolvedInterface) {
+    let dev = if i.device == i.alias {
+        i.device.clone()
+    } else {
+        format!("{} ({})", i.device, i.alias)
+    };
+    if let Some(n) = &i.netem {
+        let _ = writeln!(out, "{dev}: root qdisc 1: {}", netem_summary(n));
+        return;
+    }
+    if i.classes.is_empty() {
+        let _ = writeln!(out, "{dev}: kernel default (qosctl removes its qdiscs)");
+        return;
+    }
+    let rate = i.rate.map(|r| r.to_string()).unwrap_or_default();
+    let default = match (&i.default, i.state.root_qdisc()) {
+        (Some(d), Some(q)) => match &q.kind {
+            QdiscKind::Htb(h) => format!("{d} (1:{:x})", h.default),
+            _ => d.clone(),
+        },
+        _ => "-".into(),
+    };
+    let _ = writeln!(out, "{dev}: htb rate {rate}, default {default}");
+    let mut rows: Vec<[String; 7]> = vec![[
+        "CLASS".into(),
+        "HANDLE".into(),
+        "RATE".into(),
+        "CEIL".into(),
+        "PRIO".into(),
+        "MARKS".into(),
+        "LEAF".into(),
+    ]];
+    rows.push([
+        i.alias.clone(),
+        "1:1".into(),
+        rate.clone(),
+        rate,
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    for k in &i.classes {
+        let name = k.path.rsplit('/').next().unwrap_or(&k.path);
+        let marks: Vec<String> = k.marks.iter().map(|m| format!("{m:#x}")).collect();
+        rows.push([
+            format!("{}{name}", "  ".repeat(k.depth + 1)),
+            k.handle.to_string(),
+            k.rate.to_string(),
+            k.ceil.to_string(),
+            k.prio.map(|p| p.to_string()).unwrap_or_default(),
+            marks.join(","),
+            k.leaf.as_ref().map(leaf_summary).unwrap_or_default(),
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for r in &rows {
+        let mut line = String::from("  ");
+        for (n, (cell, w)) in r.iter().zip(widths.iter()).enumerate() {
+            if n == 6 {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ");
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+/// A leaf qdisc in one line, tc-like: `netem delay 40ms jitter 5ms loss 0.5%`.
+pub fn leaf_summary(q: &QdiscKind) -> String {
+    let mut s = q.kind_name().to_string();
+    let mut add = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            let _ = write!(s, " {k} {v}");
+        }
+    };
+    match q {
+        QdiscKind::Pfifo { limit } => add("limit", limit.map(|l| l.to_string())),
+        QdiscKind::Bfifo { limit } => add("limit", limit.map(|l| l.to_string())),
+        QdiscKind::Tbf(t) => {
+            add("rate", Some(t.rate.to_string()));
+            add("burst", Some(t.burst.to_string()));
+            add("limit", t.limit.map(|l| l.to_string()));
+            add("latency", t.latency.map(|l| l.to_string()));
+        }
+        QdiscKind::FqCodel(f) => {
+            add("limit", f.limit.map(|l| l.to_string()));
+            add("flows", f.flows.map(|l| l.to_string()));
+            add("target", f.target.map(|l| l.to_string()));
+            add("interval", f.interval.map(|l| l.to_string()));
+            add("quantum", f.quantum.map(|l| l.to_string()));
+            add("memory_limit", f.memory_limit.map(|l| l.to_string()));
+            if f.ecn == Some(true) {
+                s.push_str(" ecn");
+            }
+        }
+        QdiscKind::Cake(c) => {
+            add("bandwidth", c.bandwidth.map(|l| l.to_string()));
+            add("", c.diffserv.clone());
+            add("", c.flow_mode.clone());
+            add("rtt", c.rtt.map(|l| l.to_string()));
+            add("overhead", c.overhead.map(|l| l.to_string()));
+            s = s.replace("  ", " ");
+        }
+        QdiscKind::Sfq(q) => {
+            add("perturb", q.perturb.map(|l| l.to_string()));
+            add("limit", q.limit.map(|l| l.to_string()));
+            add("quantum", q.quantum.map(|l| l.to_string()));
+        }
+        QdiscKind::Netem(n) => return netem_summary(n),
+        _ => {}
+    }
+    s
+}
+
+pub fn netem_summary(n: &Netem) -> String {
+    let mut s = String::from("netem");
+    let mut add = |k: &str, v: String| {
+        let _ = write!(s, " {k} {v}");
+    };
+    if let Some(d) = n.delay {
+        add("delay", d.to_string());
+    }
+    if let Some(j) = n.jitter {
+        add("jitter", j.to_string());
+    }
+    if let Some(c) = n.delay_correlation {
+        add("delay_correlation", c.to_string());
+    }
+    if let Some(d) = &n.distribution {
+        add("distribution", d.clone());
+    }
+    match &n.loss {
+        Some(Loss::Random { p, correlation }) => {
+            add("loss", p.to_string());
+            if let Some(c) = correlation {
+                add("loss_correlation", c.to_string());
+            }
+        }
+        Some(Loss::Gemodel { p, r, h, k }) => {
+            let mut g = format!("p {p}");
+            for (name, v) in [("r", r), ("h", h), ("k", k)] {
+                if let Some(v) = v {
+                    let _ = write!(g, " {name} {v}");
+                }
+            }
+            add("loss gemodel", g);
+        }
+        None => {}
+    }
+    for (k, v) in [
+        ("duplicate", n.duplicate),
+        ("duplicate_correlation", n.duplicate_correlation),
+        ("corrupt", n.corrupt),
+        ("corrupt_correlation", n.corrupt_correlation),
+        ("reorder", n.reorder),
+        ("reorder_correlation", n.reorder_correlation),
+    ] {
+        if let Some(v) = v {
+            add(k, v.to_string());
+        }
+    }
+    if let Some(g) = n.gap {
+        add("gap", g.to_string());
+    }
+    if let Some(r) = n.rate {
+        add("rate", r.to_string());
+    }
+    if let Some(l) = n.limit {
+        add("limit", l.to_string());
+    }
+    if let Some(sl) = &n.slot {
+        let mut v = sl.min_delay.to_string();
+        if let Some(m) = sl.max_delay {
+            let _ = write!(v, " {m}");
+        }
+        if let Some(p) = sl.packets {
+            let _ = write!(v, " packets {p}");
+        }
+        if let Some(b) = sl.bytes {
+            let _ = write!(v, " bytes {b}");
+        }
+        add("slot", v);
+    }
+    if n.ecn == Some(true) {
+        s.push_str(" ecn");
+    }
+    s
 }

@@ -15,7 +15,7 @@ use std::fmt;
 use crate::units::{Prob, Rate, Size, Time};
 
 /// A tc handle `major:minor` (both 16 bit). Qdisc handles have minor 0 and print as `1:`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Handle {
     pub major: u16,
     pub minor: u16,
@@ -46,6 +46,13 @@ impl Handle {
             u16::from_str_radix(min, 16).ok()?
         };
         Some(Handle { major, minor })
+    }
+}
+
+/// In JSON a handle is the string tc prints (`"1:10"`), not `{"major":1,"minor":16}`.
+impl Serialize for Handle {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -134,6 +141,9 @@ pub struct Qdisc {
 
 /// The qdisc kinds qosctl writes, with the options it manages. `Other` is whatever the
 /// reader found that qosctl does not write (it is removed when on a managed device).
+// Netem is the large variant; boxing it would complicate every match for no measurable
+// gain (a device holds at most a few thousand qdiscs).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum QdiscKind {

@@ -1,10 +1,64 @@
-//! `qosctl reset`.
+//! `qosctl reset`: remove the root and ingress qdiscs qosctl manages, returning the
+//! devices to the kernel default. A device already at the default is fine.
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
+use std::io::Write;
 
 use crate::cli::{Global, ResetArgs};
+use crate::model::{DeviceState, Parent};
+use crate::tc::{read, render, Tc};
 use crate::Exit;
 
-pub fn run(_global: &Global, _args: &ResetArgs) -> Result<Exit> {
-    bail!("qosctl reset is not implemented yet")
+pub fn run(global: &Global, args: &ResetArgs) -> Result<Exit> {
+    let devices: Vec<String> = match &args.policy {
+        Some(p) => crate::policy::load(p)?
+            .devices
+            .into_iter()
+            .map(|d| d.state.device)
+            .collect(),
+        None => args.devices.clone(),
+    };
+    let tc = Tc::locate(global)?;
+    // Read everything first: a missing device stops the reset before anything changes.
+    let live: Vec<DeviceState> = devices
+        .iter()
+        .map(|d| read::read_device(&tc, d).with_context(|| format!("interface {d}")))
+        .collect::<Result<_>>()?;
+
+    let mut lines = Vec::new();
+    let mut report = Vec::new();
+    for l in &live {
+        let ours: Vec<_> = l
+            .qdiscs
+            .iter()
+            .filter(|q| matches!(q.parent, Parent::Root | Parent::Ingress))
+            .collect();
+        if ours.is_empty() {
+            report.push(format!("{}: already at the kernel default", l.device));
+            continue;
+        }
+        for q in ours {
+            lines.push(render::qdisc_del(&l.device, q));
+        }
+        report.push(format!(
+            "{}: removed {} qdisc{}, {} class{}, {} filter{}",
+            l.device,
+            l.qdiscs.len(),
+            if l.qdiscs.len() == 1 { "" } else { "s" },
+            l.classes.len(),
+            if l.classes.len() == 1 { "" } else { "es" },
+            l.filters.len(),
+            if l.filters.len() == 1 { "" } else { "s" },
+        ));
+    }
+    if !lines.is_empty() {
+        crate::apply::require_net_admin()?;
+        let _lock = crate::apply::lock(global)?;
+        tc.batch(&lines).map_err(anyhow::Error::new)?;
+    }
+    let mut out = std::io::stdout().lock();
+    for r in report {
+        writeln!(out, "{r}")?;
+    }
+    Ok(Exit::Ok)
 }

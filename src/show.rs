@@ -1,10 +1,568 @@
-//! `qosctl show`.
+//! `qosctl show`: the live qdiscs, classes and filters of devices, with their counters;
+//! with `--policy`, the policy's names and rates beside the live ones.
+//!
+//! Output goes through `writeln!` on a locked stdout so a closed pipe (`qosctl show | head`)
+//! surfaces as an `io::Error` that `main` treats as success, never as a panic.
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
+use comfy_table::{presets, CellAlignment, Table};
+use std::collections::BTreeMap;
+use std::io::Write;
 
 use crate::cli::{Global, ShowArgs};
+use crate::model::{
+    Class, Desired, DesiredDevice, DeviceState, Filter, FilterKind, Handle, Loss, Parent, Qdisc,
+    QdiscKind, Stats,
+};
+use crate::tc::read::{list_devices, read_device};
+use crate::tc::Tc;
+use crate::units::{Rate, Size};
 use crate::Exit;
 
-pub fn run(_global: &Global, _args: &ShowArgs) -> Result<Exit> {
-    bail!("qosctl show is not implemented yet")
+pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
+    let tc = Tc::locate(global)?;
+    let desired: Option<Desired> = match &args.policy {
+        Some(p) => Some(crate::policy::load(p)?),
+        None => None,
+    };
+    let devices: Vec<String> = if !args.devices.is_empty() {
+        args.devices.clone()
+    } else if let Some(d) = &desired {
+        d.devices.iter().map(|d| d.state.device.clone()).collect()
+    } else {
+        list_devices(&tc)?
+    };
+    let mut states = Vec::with_capacity(devices.len());
+    for dev in &devices {
+        let mut st = read_device(&tc, dev)?;
+        if let Some(want) = desired_for(desired.as_ref(), dev) {
+            name_from_policy(&mut st, &want.state);
+        }
+        states.push(st);
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        let json = serde_json::to_string_pretty(&states).context("serializing the live state")?;
+        writeln!(out, "{json}")?;
+        return Ok(Exit::Ok);
+    }
+    if states.is_empty() {
+        let ns = global
+            .netns
+            .as_deref()
+            .map(|n| format!(" in network namespace {n}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "No device{ns} has a qdisc tree: all are at the kernel default."
+        )?;
+        return Ok(Exit::Ok);
+    }
+    for (i, st) in states.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        let want = desired_for(desired.as_ref(), &st.device);
+        write_device(&mut out, st, want)?;
+    }
+    out.flush()?;
+    Ok(Exit::Ok)
+}
+
+fn desired_for<'a>(desired: Option<&'a Desired>, dev: &str) -> Option<&'a DesiredDevice> {
+    desired?.devices.iter().find(|d| d.state.device == dev)
+}
+
+/// Copies the policy's names onto the live objects with the same handles, so `--json`
+/// and the tables can say which policy entry each live object is.
+fn name_from_policy(live: &mut DeviceState, want: &DeviceState) {
+    for q in &mut live.qdiscs {
+        if let Some(w) = want.qdisc(q.handle) {
+            q.name.clone_from(&w.name);
+        }
+    }
+    for c in &mut live.classes {
+        if let Some(w) = want.class(c.handle) {
+            c.name.clone_from(&w.name);
+        }
+    }
+    // Only a filter the policy itself describes gets a name; one that merely steers into a
+    // policy class is not the policy's (apply removes it).
+    for f in &mut live.filters {
+        let same = want.filters.iter().find(|w| {
+            w.parent == f.parent && w.prio == f.prio && w.kind == f.kind && w.classid == f.classid
+        });
+        f.name = same.and_then(|w| w.name.clone());
+    }
+}
+
+fn write_device(
+    out: &mut impl Write,
+    st: &DeviceState,
+    want: Option<&DesiredDevice>,
+) -> Result<()> {
+    match want {
+        Some(w) => writeln!(out, "{} (policy: {})", st.device, w.alias)?,
+        None => writeln!(out, "{}", st.device)?,
+    }
+    if st.is_default() {
+        writeln!(out, "  kernel default (no qdisc tree)")?;
+        return Ok(());
+    }
+    let named = want.is_some();
+    writeln!(out, "{}", qdisc_table(&st.qdiscs, named))?;
+    if !st.classes.is_empty() {
+        writeln!(out, "{}", class_table(&st.classes, want.map(|w| &w.state)))?;
+    }
+    if !st.filters.is_empty() {
+        writeln!(out, "{}", filter_table(&st.filters, named))?;
+    }
+    Ok(())
+}
+
+fn new_table(header: Vec<&str>, right_from: usize) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED);
+    let n = header.len();
+    t.set_header(header);
+    for i in right_from..n {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t
+}
+
+/// The counters every table ends with.
+const COUNTERS: [&str; 6] = [
+    "bytes",
+    "packets",
+    "drops",
+    "overlimits",
+    "backlog",
+    "rate now",
+];
+
+fn counters(s: Option<&Stats>) -> Vec<String> {
+    match s {
+        None => vec!["-".to_string(); COUNTERS.len()],
+        Some(s) => vec![
+            s.bytes.to_string(),
+            s.packets.to_string(),
+            s.drops.to_string(),
+            s.overlimits.to_string(),
+            format!("{}B {}p", s.backlog_bytes, s.backlog_packets),
+            s.rate_bps
+                .map(|b| Rate::from_bytes(b).to_string())
+                .unwrap_or_else(|| "-".into()),
+        ],
+    }
+}
+
+fn qdisc_table(qs: &[Qdisc], named: bool) -> Table {
+    let mut header = vec!["qdisc", "parent", "kind", "options"];
+    if named {
+        header.push("policy");
+    }
+    let first_counter = header.len();
+    header.extend(COUNTERS);
+    let mut t = new_table(header, first_counter);
+    for q in qs {
+        let parent = match q.parent {
+            Parent::Root => "root".to_string(),
+            Parent::Ingress => "ingress".to_string(),
+            Parent::Class(h) => h.to_string(),
+        };
+        let mut row = vec![
+            q.handle.to_string(),
+            parent,
+            q.kind.kind_name().to_string(),
+            qdisc_options(&q.kind),
+        ];
+        if named {
+            row.push(q.name.clone().unwrap_or_default());
+        }
+        row.extend(counters(q.stats.as_ref()));
+        t.add_row(row);
+    }
+    t
+}
+
+fn size(s: Size) -> String {
+    format!("{}B", s.0)
+}
+
+/// The options of a qdisc in tc's words, for reading (not for feeding back to tc).
+pub fn qdisc_options(k: &QdiscKind) -> String {
+    fn opt(w: &mut Vec<String>, name: &str, v: Option<String>) {
+        if let Some(v) = v {
+            w.push(format!("{name} {v}"));
+        }
+    }
+    let mut w: Vec<String> = Vec::new();
+    match k {
+        QdiscKind::Htb(h) => {
+            opt(&mut w, "default", Some(format!("{:#x}", h.default)));
+            opt(&mut w, "r2q", h.r2q.map(|v| v.to_string()));
+        }
+        QdiscKind::Pfifo { limit } => opt(&mut w, "limit", limit.map(|v| format!("{v}p"))),
+        QdiscKind::Bfifo { limit } => opt(&mut w, "limit", limit.map(size)),
+        QdiscKind::Tbf(t) => {
+            opt(&mut w, "rate", Some(t.rate.to_string()));
+            opt(&mut w, "burst", Some(size(t.burst)));
+            opt(&mut w, "limit", t.limit.map(size));
+            opt(&mut w, "latency", t.latency.map(|v| v.to_string()));
+        }
+        QdiscKind::FqCodel(f) => {
+            opt(&mut w, "limit", f.limit.map(|v| format!("{v}p")));
+            opt(&mut w, "flows", f.flows.map(|v| v.to_string()));
+            opt(&mut w, "target", f.target.map(|v| v.to_string()));
+            opt(&mut w, "interval", f.interval.map(|v| v.to_string()));
+            opt(&mut w, "quantum", f.quantum.map(size));
+            opt(&mut w, "memory_limit", f.memory_limit.map(size));
+            if f.ecn == Some(true) {
+                w.push("ecn".into());
+            }
+        }
+        QdiscKind::Cake(c) => {
+            opt(
+                &mut w,
+                "bandwidth",
+                Some(c.bandwidth.map_or("unlimited".into(), |b| b.to_string())),
+            );
+            w.extend(c.diffserv.clone());
+            w.extend(c.flow_mode.clone());
+            opt(&mut w, "rtt", c.rtt.map(|v| v.to_string()));
+            opt(&mut w, "overhead", c.overhead.map(|v| v.to_string()));
+            for (flag, on) in [
+                ("nat", c.nat),
+                ("wash", c.wash),
+                ("ack-filter", c.ack_filter),
+            ] {
+                if on == Some(true) {
+                    w.push(flag.into());
+                }
+            }
+        }
+        QdiscKind::Sfq(s) => {
+            opt(&mut w, "limit", s.limit.map(|v| format!("{v}p")));
+            opt(&mut w, "quantum", s.quantum.map(size));
+            opt(&mut w, "perturb", s.perturb.map(|v| v.to_string()));
+        }
+        QdiscKind::Netem(n) => {
+            if let Some(d) = n.delay {
+                let mut s = format!("delay {d}");
+                if let Some(j) = n.jitter.filter(|j| j.ns() > 0) {
+                    s.push_str(&format!(" {j}"));
+                }
+                w.push(s);
+            }
+            match &n.loss {
+                Some(Loss::Random { p, .. }) => w.push(format!("loss {p}")),
+                Some(Loss::Gemodel { p, r, .. }) => w.push(format!(
+                    "loss gemodel {p}{}",
+                    r.map(|r| format!(" {r}")).unwrap_or_default()
+                )),
+                None => {}
+            }
+            opt(&mut w, "duplicate", n.duplicate.map(|p| p.to_string()));
+            opt(&mut w, "corrupt", n.corrupt.map(|p| p.to_string()));
+            opt(&mut w, "reorder", n.reorder.map(|p| p.to_string()));
+            opt(&mut w, "rate", n.rate.map(|r| r.to_string()));
+            opt(&mut w, "limit", n.limit.map(|v| format!("{v}p")));
+        }
+        QdiscKind::Ingress | QdiscKind::Other { .. } => {}
+    }
+    w.join(" ")
+}
+
+/// Classes in tree order (each parent before its children, siblings by handle), with the
+/// depth for indentation.
+fn tree_order(cs: &[Class]) -> Vec<(usize, &Class)> {
+    let mut children: BTreeMap<Option<Handle>, Vec<&Class>> = BTreeMap::new();
+    for c in cs {
+        // A class whose parent is not in the dump is shown at the top rather than lost.
+        let p = c.parent.filter(|p| cs.iter().any(|x| x.handle == *p));
+        children.entry(p).or_default().push(c);
+    }
+    for v in children.values_mut() {
+        v.sort_by_key(|c| c.handle);
+    }
+    let mut out = Vec::with_capacity(cs.len());
+    let mut stack: Vec<(usize, &Class)> = children
+        .get(&None)
+        .map(|v| v.iter().rev().map(|c| (0, *c)).collect())
+        .unwrap_or_default();
+    while let Some((depth, c)) = stack.pop() {
+        out.push((depth, c));
+        // The depth bound keeps a (kernel-impossible) cycle from looping forever.
+        if depth < cs.len() {
+            if let Some(kids) = children.get(&Some(c.handle)) {
+                stack.extend(kids.iter().rev().map(|k| (depth + 1, *k)));
+            }
+        }
+    }
+    out
+}
+
+fn class_table(cs: &[Class], want: Option<&DeviceState>) -> Table {
+    let mut header = vec!["class", "parent"];
+    if want.is_some() {
+        header.push("policy");
+    }
+    header.extend(["rate", "ceil"]);
+    if want.is_some() {
+        header.extend(["policy rate", "policy ceil"]);
+    }
+    header.push("prio");
+    let first_counter = header.len();
+    header.extend(COUNTERS);
+    let mut t = new_table(header, first_counter);
+    for (depth, c) in tree_order(cs) {
+        let mut row = vec![
+            format!("{}{}", "  ".repeat(depth), c.handle),
+            c.parent.map_or("root".into(), |p| p.to_string()),
+        ];
+        let w = want.and_then(|w| w.class(c.handle));
+        if want.is_some() {
+            row.push(c.name.clone().unwrap_or_default());
+        }
+        row.push(c.rate.to_string());
+        row.push(c.ceil.to_string());
+        if want.is_some() {
+            let mark = |live: Rate, wanted: Rate| {
+                let live_cmp = if c.rates_from_text {
+                    wanted.tc_text_rounded()
+                } else {
+                    wanted
+                };
+                // A `*` flags a live rate that differs from the policy (in the kernel's units).
+                if live.same_in_kernel(live_cmp) {
+                    wanted.to_string()
+                } else {
+                    format!("{wanted} *")
+                }
+            };
+            row.push(
+                w.map(|w| mark(c.rate, w.rate))
+                    .unwrap_or_else(|| "-".into()),
+            );
+            row.push(
+                w.map(|w| mark(c.ceil, w.ceil))
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+        row.push(c.prio.map_or("-".into(), |p| p.to_string()));
+        row.extend(counters(c.stats.as_ref()));
+        t.add_row(row);
+    }
+    t
+}
+
+fn filter_table(fs: &[Filter], named: bool) -> Table {
+    let mut header = vec![
+        "filter", "prio", "protocol", "kind", "handle", "match", "classid",
+    ];
+    if named {
+        header.push("policy");
+    }
+    let first_counter = header.len();
+    header.extend(["bytes", "packets"]);
+    let mut t = new_table(header, first_counter);
+    for f in fs {
+        let (handle, summary) = match &f.kind {
+            FilterKind::Fw { mark, mask } => (
+                format!("{mark:#x}"),
+                if *mask == u32::MAX {
+                    format!("mark {mark:#x}")
+                } else {
+                    format!("mark {mark:#x}/{mask:#x}")
+                },
+            ),
+            FilterKind::Other {
+                handle, summary, ..
+            } => (handle.clone().unwrap_or_default(), summary.clone()),
+        };
+        let mut row = vec![
+            f.parent.to_string(),
+            f.prio.to_string(),
+            f.protocol.clone(),
+            f.kind.kind_name().to_string(),
+            handle,
+            summary,
+            f.classid.map_or("-".into(), |c| c.to_string()),
+        ];
+        if named {
+            row.push(f.name.clone().unwrap_or_default());
+        }
+        match &f.stats {
+            Some(s) => {
+                row.push(if s.bytes > 0 || s.packets == 0 {
+                    s.bytes.to_string()
+                } else {
+                    "-".into()
+                });
+                row.push(s.packets.to_string());
+            }
+            None => row.extend(["-".to_string(), "-".to_string()]),
+        }
+        t.add_row(row);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(minor: u16, rate: u64, ceil: u64, name: Option<&str>) -> Class {
+        Class {
+            handle: Handle::new(1, minor),
+            parent: (minor != 1).then_some(Handle::new(1, 1)),
+            rate: Rate(rate),
+            ceil: Rate(ceil),
+            burst: None,
+            cburst: None,
+            prio: None,
+            quantum: None,
+            rates_from_text: false,
+            name: name.map(str::to_string),
+            stats: None,
+        }
+    }
+
+    #[test]
+    fn policy_columns_flag_rates_that_differ() {
+        let mut live = DeviceState {
+            device: "v0".into(),
+            classes: vec![
+                class(1, 100_000_000, 100_000_000, None),
+                class(0x10, 20_000_000, 50_000_000, None),
+                // 123456789bit read from text prints as 123456Kbit: still in sync.
+                Class {
+                    rates_from_text: true,
+                    ..class(0x20, 123_456_000, 100_000_000, None)
+                },
+                class(0x30, 1_000_000, 100_000_000, None),
+            ],
+            ..DeviceState::default()
+        };
+        let want = DeviceState {
+            device: "v0".into(),
+            classes: vec![
+                class(1, 100_000_000, 100_000_000, Some("lan")),
+                class(0x10, 20_000_000, 60_000_000, Some("lan/voice")),
+                class(0x20, 123_456_789, 100_000_000, Some("lan/bulk")),
+            ],
+            ..DeviceState::default()
+        };
+        name_from_policy(&mut live, &want);
+        assert_eq!(live.classes[1].name.as_deref(), Some("lan/voice"));
+        assert_eq!(live.classes[3].name, None, "1:30 is not in the policy");
+        let t = class_table(&live.classes, Some(&want)).to_string();
+        let line = |h: &str| {
+            t.lines()
+                .find(|l| l.contains(&format!(" {h} ")))
+                .unwrap_or_else(|| panic!("{h} in\n{t}"))
+                .to_string()
+        };
+        assert!(line("1:10").contains("lan/voice"), "{t}");
+        assert!(line("1:10").contains("60mbit *"), "ceil differs:\n{t}");
+        assert!(
+            !line("1:20").contains('*'),
+            "text rounding is not a diff:\n{t}"
+        );
+        assert!(line("1:30").contains(" - "), "{t}");
+    }
+
+    #[test]
+    fn only_filters_the_policy_describes_get_its_name() {
+        let fw = |mark: u32, name: Option<&str>| Filter {
+            parent: Handle::qdisc(1),
+            prio: 10,
+            protocol: "ip".into(),
+            kind: FilterKind::Fw {
+                mark,
+                mask: u32::MAX,
+            },
+            classid: Some(Handle::new(1, 0x10)),
+            name: name.map(str::to_string),
+            stats: None,
+        };
+        let u32f = Filter {
+            kind: FilterKind::Other {
+                kind: "u32".into(),
+                handle: Some("800::800".into()),
+                summary: String::new(),
+            },
+            prio: 1,
+            ..fw(0, None)
+        };
+        let mut live = DeviceState {
+            device: "v0".into(),
+            filters: vec![u32f, fw(0x10, None), fw(0x11, None)],
+            ..DeviceState::default()
+        };
+        let want = DeviceState {
+            device: "v0".into(),
+            classes: vec![class(0x10, 1, 1, Some("lan/voice"))],
+            filters: vec![fw(0x10, Some("lan/voice"))],
+            ..DeviceState::default()
+        };
+        name_from_policy(&mut live, &want);
+        let names: Vec<Option<&str>> = live.filters.iter().map(|f| f.name.as_deref()).collect();
+        assert_eq!(names, [None, Some("lan/voice"), None]);
+    }
+
+    #[test]
+    fn tree_order_puts_children_under_parents() {
+        let cs = vec![
+            class(0x20, 1, 1, None),
+            class(0x1, 1, 1, None),
+            Class {
+                parent: Some(Handle::new(1, 0x20)),
+                ..class(0x21, 1, 1, None)
+            },
+            class(0x10, 1, 1, None),
+        ];
+        let order: Vec<(usize, String)> = tree_order(&cs)
+            .into_iter()
+            .map(|(d, c)| (d, c.handle.to_string()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (0, "1:1".to_string()),
+                (1, "1:10".to_string()),
+                (1, "1:20".to_string()),
+                (2, "1:21".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn qdisc_options_read_like_tc() {
+        use crate::model::{Netem, Tbf};
+        use crate::units::{Prob, Time};
+        let n = QdiscKind::Netem(Netem {
+            delay: Some(Time(40_000_000)),
+            jitter: Some(Time(5_000_000)),
+            loss: Some(Loss::Random {
+                p: Prob(0.005),
+                correlation: None,
+            }),
+            limit: Some(1000),
+            ..Netem::default()
+        });
+        assert_eq!(qdisc_options(&n), "delay 40ms 5ms loss 0.5% limit 1000p");
+        let t = QdiscKind::Tbf(Tbf {
+            rate: Rate(4_000_000),
+            burst: Size(10_240),
+            limit: None,
+            latency: Some(Time(50_000_000)),
+        });
+        assert_eq!(qdisc_options(&t), "rate 4mbit burst 10240B latency 50ms");
+    }
 }

@@ -1,0 +1,232 @@
+//! Diagnostics that point into the policy file: `file:line:col: message`, the line, a caret.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use super::node::Span;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem in a policy file. `span` is a byte range into the file's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub span: Span,
+    pub message: String,
+    /// The fix, when one is obvious ("did you mean …").
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            span,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(span, message)
+        }
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub fn maybe_hint(mut self, hint: Option<String>) -> Diagnostic {
+        self.hint = hint;
+        self
+    }
+}
+
+/// The text of a policy file with its line starts, to turn byte offsets into line:col.
+pub struct Source<'a> {
+    pub name: String,
+    pub text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Source<'a> {
+    pub fn new(name: impl Into<String>, text: &'a str) -> Source<'a> {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Source {
+            name: name.into(),
+            text,
+            line_starts,
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        };
+        let start = self.line_starts[line];
+        let col = self
+            .text
+            .get(start..offset)
+            .map(|s| s.chars().count())
+            .unwrap_or(offset - start);
+        (line + 1, col + 1)
+    }
+
+    fn line_text(&self, line: usize) -> &str {
+        let start = self.line_starts[line - 1];
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        self.text
+            .get(start..end)
+            .unwrap_or("")
+            .trim_end_matches(['\n', '\r'])
+    }
+
+    /// Renders one diagnostic:
+    ///
+    /// ```text
+    /// home.toml:3:8: error: rate "5000" has no unit
+    ///     3 | rate = 5000
+    ///       |        ^^^^ did you mean "5000kbit"?
+    /// ```
+    pub fn render(&self, d: &Diagnostic) -> String {
+        let sev = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut out = String::new();
+        let Some(span) = d.span.clone() else {
+            let _ = writeln!(out, "{}: {sev}: {}", self.name, d.message);
+            if let Some(h) = &d.hint {
+                let _ = writeln!(out, "    = help: {h}");
+            }
+            return out;
+        };
+        let Range { start, end } = span;
+        let (line, col) = self.line_col(start);
+        let _ = writeln!(out, "{}:{line}:{col}: {sev}: {}", self.name, d.message);
+        let text = self.line_text(line);
+        // Printable form of the line: control characters would garble the terminal.
+        let shown: String = text
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+            .collect();
+        let gutter = line.to_string().len().max(3);
+        let _ = writeln!(out, " {line:>gutter$} | {shown}");
+        let line_end_col = text.chars().count() + 1;
+        let (_, end_col) = if end > start {
+            let (el, ec) = self.line_col(end);
+            if el == line {
+                (el, ec)
+            } else {
+                (line, line_end_col)
+            }
+        } else {
+            (line, col + 1)
+        };
+        let width = end_col.saturating_sub(col).max(1);
+        // Keep tabs so the caret lines up under them.
+        let pad: String = text
+            .chars()
+            .take(col - 1)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let _ = write!(out, " {:>gutter$} | {pad}{}", "", "^".repeat(width));
+        match &d.hint {
+            Some(h) => {
+                let _ = writeln!(out, " {h}");
+            }
+            None => out.push('\n'),
+        }
+        out
+    }
+
+    /// All diagnostics, errors first in file order, then a count.
+    pub fn render_all(&self, diags: &[Diagnostic]) -> String {
+        let mut out = String::new();
+        for d in diags {
+            out.push_str(&self.render(d));
+        }
+        out
+    }
+}
+
+/// A close match among `candidates`, for "did you mean …".
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let w = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&w, &c.to_ascii_lowercase()), *c))
+        .filter(|(d, c)| *d <= (c.len().max(w.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance with adjacent transpositions (so "rtae" is close to "rate").
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Keys are short; a long garbage key is simply "not close".
+    if a.len() > 64 || b.len() > 64 {
+        return usize::MAX;
+    }
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_line_col_and_caret() {
+        let src = Source::new("p.toml", "[x]\nrate = 5000\n");
+        let d = Diagnostic::error(Some(11..15), "rate 5000 has no unit")
+            .hint("did you mean \"5000kbit\"?");
+        let r = src.render(&d);
+        assert_eq!(
+            r,
+            "p.toml:2:8: error: rate 5000 has no unit\n   2 | rate = 5000\n     |        ^^^^ did you mean \"5000kbit\"?\n"
+        );
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("rtae", &["rate", "ceil"]), Some("rate"));
+        assert_eq!(
+            did_you_mean("clases", &["classes", "ceil"]),
+            Some("classes")
+        );
+        assert_eq!(did_you_mean("zzz", &["rate", "ceil"]), None);
+    }
+}

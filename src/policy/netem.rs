@@ -1,0 +1,372 @@
+//! netem: the table (or preset name) of a class or an impairment-only interface.
+//!
+//! A preset gives a whole set of values for a common link; every field written next to it
+//! overrides the preset's value for that field only. The combined set is then checked as
+//! tc would (a jitter needs a delay, a correlation needs its probability, …).
+
+use std::collections::HashMap;
+
+use super::diag::{did_you_mean, Diagnostic};
+use super::node::{Key, Node, Span, Value};
+use super::schema::{at, find, Sp, Walker};
+use crate::model::{Loss, Netem, Slot};
+use crate::units::{Prob, Rate, Time};
+
+pub const KEYS: &[&str] = &[
+    "preset",
+    "delay",
+    "jitter",
+    "delay_correlation",
+    "distribution",
+    "loss",
+    "loss_correlation",
+    "duplicate",
+    "duplicate_correlation",
+    "corrupt",
+    "corrupt_correlation",
+    "reorder",
+    "reorder_correlation",
+    "gap",
+    "rate",
+    "limit",
+    "slot",
+    "ecn",
+];
+
+pub const DISTRIBUTIONS: &[&str] = &["normal", "pareto", "paretonormal", "uniform"];
+
+/// Built-in link presets: (name, what it models, values). One direction of the link:
+/// netem delays egress only, so a round trip through one impaired device sees these once.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("2g", "EDGE-class mobile: 300ms ±50ms, 2% loss, 250kbit"),
+    ("3g", "UMTS mobile: 100ms ±20ms, 1% loss, 1.5mbit"),
+    ("lte", "4G mobile: 50ms ±10ms, 0.5% loss, 12mbit"),
+    (
+        "satellite",
+        "geostationary satellite: 600ms ±20ms, 1% loss, 5mbit",
+    ),
+    (
+        "lossy-wifi",
+        "congested Wi-Fi: 10ms ±5ms, 3% bursty loss (25% correlation)",
+    ),
+];
+
+fn ms(v: u64) -> Time {
+    Time(v * 1_000_000)
+}
+
+fn pct(v: f64) -> Prob {
+    Prob(v / 100.0)
+}
+
+pub fn preset(name: &str) -> Option<Netem> {
+    let base = |delay: u64, jitter: u64, loss: f64, rate: Option<u64>| Netem {
+        delay: Some(ms(delay)),
+        jitter: Some(ms(jitter)),
+        loss: Some(Loss::Random {
+            p: pct(loss),
+            correlation: None,
+        }),
+        rate: rate.map(Rate::from_bits),
+        ..Netem::default()
+    };
+    Some(match name {
+        "2g" => base(300, 50, 2.0, Some(250_000)),
+        "3g" => base(100, 20, 1.0, Some(1_500_000)),
+        "lte" => base(50, 10, 0.5, Some(12_000_000)),
+        "satellite" => base(600, 20, 1.0, Some(5_000_000)),
+        "lossy-wifi" => Netem {
+            loss: Some(Loss::Random {
+                p: pct(3.0),
+                correlation: Some(pct(25.0)),
+            }),
+            ..base(10, 5, 3.0, None)
+        },
+        _ => return None,
+    })
+}
+
+/// Parses `netem = "3g"` or `netem = { … }`.
+pub fn parse(w: &mut Walker, key: &Key, node: &Node) -> Option<Sp<Netem>> {
+    let span = at(key, node);
+    let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+    let preset_of = |w: &mut Walker, name: &str, sp: Span| -> Option<Netem> {
+        let p = preset(name);
+        if p.is_none() {
+            let hint = match did_you_mean(name, &names) {
+                Some(s) => format!("did you mean \"{s}\"?"),
+                None => format!("presets: {}", names.join(", ")),
+            };
+            w.push(Diagnostic::error(sp, format!("unknown netem preset \"{name}\"")).hint(hint));
+        }
+        p
+    };
+    let entries = match &node.value {
+        Value::String(s) => {
+            return preset_of(w, s, span.clone()).map(|v| Sp { span, v });
+        }
+        Value::Table(_) => w.table(key, node, KEYS, "netem")?,
+        _ => {
+            w.push(Diagnostic::error(
+                span,
+                format!(
+                    "\"{}\" must be a table or a preset name like \"3g\", found {}",
+                    key.name,
+                    node.value.type_name()
+                ),
+            ));
+            return None;
+        }
+    };
+    let errors_before = w.diags.len();
+    let mut n = Netem::default();
+    // Where each field came from: the key written, or the preset.
+    let mut from: HashMap<&'static str, Span> = HashMap::new();
+    if let Some((k, pn)) = find(entries, "preset") {
+        let name = w.string(k, pn)?;
+        n = preset_of(w, &name, at(k, pn))?;
+        for f in KEYS {
+            from.insert(f, at(k, pn));
+        }
+    }
+    let mut loss_correlation: Option<Prob> = None;
+    let mut loss_corr_span: Span = None;
+    for (k, v) in entries {
+        let Some(field) = KEYS.iter().find(|f| **f == k.name) else {
+            continue;
+        };
+        from.insert(field, at(k, v));
+        match *field {
+            "delay" => n.delay = w.time(k, v),
+            "jitter" => n.jitter = w.time(k, v),
+            "delay_correlation" => n.delay_correlation = w.prob(k, v),
+            "distribution" => n.distribution = w.one_of(k, v, DISTRIBUTIONS),
+            "loss" => n.loss = loss(w, k, v),
+            "loss_correlation" => {
+                loss_correlation = w.prob(k, v);
+                loss_corr_span = at(k, v);
+            }
+            "duplicate" => n.duplicate = w.prob(k, v),
+            "duplicate_correlation" => n.duplicate_correlation = w.prob(k, v),
+            "corrupt" => n.corrupt = w.prob(k, v),
+            "corrupt_correlation" => n.corrupt_correlation = w.prob(k, v),
+            "reorder" => n.reorder = w.prob(k, v),
+            "reorder_correlation" => n.reorder_correlation = w.prob(k, v),
+            "gap" => n.gap = w.int(k, v, 1, u32::MAX as i64).map(|g| g as u32),
+            "rate" => n.rate = w.rate(k, v),
+            "limit" => n.limit = w.int(k, v, 1, u32::MAX as i64).map(|g| g as u32),
+            "slot" => n.slot = slot(w, k, v),
+            "ecn" => n.ecn = w.boolean(k, v),
+            _ => {}
+        }
+    }
+    if w.diags.len() > errors_before {
+        return None;
+    }
+    // loss_correlation belongs to random loss; written alone it overrides a preset's.
+    if let Some(c) = loss_correlation {
+        match &mut n.loss {
+            Some(Loss::Random { correlation, .. }) => *correlation = Some(c),
+            Some(Loss::Gemodel { .. }) => w.push(
+                Diagnostic::error(
+                    loss_corr_span.clone(),
+                    "loss_correlation does not apply to a gemodel loss",
+                )
+                .hint("the Gilbert-Elliott model has its own p and r; remove loss_correlation"),
+            ),
+            None => w.push(
+                Diagnostic::error(loss_corr_span.clone(), "loss_correlation without loss")
+                    .hint("add loss = \"1%\""),
+            ),
+        }
+    }
+    let sp = |f: &str| from.get(f).cloned().flatten().or_else(|| span.clone());
+    let need = |w: &mut Walker, has: bool, field: &str, needs: &str, hint: &str| {
+        if has {
+            w.push(
+                Diagnostic::error(sp(field), format!("netem {field} needs {needs}"))
+                    .hint(hint.to_string()),
+            );
+        }
+    };
+    need(
+        w,
+        n.jitter.is_some() && n.delay.is_none(),
+        "jitter",
+        "a delay",
+        "add delay = \"100ms\"",
+    );
+    need(
+        w,
+        n.delay_correlation.is_some() && n.jitter.is_none(),
+        "delay_correlation",
+        "a jitter",
+        "add jitter = \"10ms\"",
+    );
+    need(
+        w,
+        n.distribution.is_some() && n.jitter.is_none(),
+        "distribution",
+        "a jitter",
+        "add jitter = \"10ms\"",
+    );
+    need(
+        w,
+        n.duplicate_correlation.is_some() && n.duplicate.is_none(),
+        "duplicate_correlation",
+        "duplicate",
+        "add duplicate = \"1%\"",
+    );
+    need(
+        w,
+        n.corrupt_correlation.is_some() && n.corrupt.is_none(),
+        "corrupt_correlation",
+        "corrupt",
+        "add corrupt = \"0.1%\"",
+    );
+    need(
+        w,
+        n.reorder_correlation.is_some() && n.reorder.is_none(),
+        "reorder_correlation",
+        "reorder",
+        "add reorder = \"25%\"",
+    );
+    need(
+        w,
+        n.reorder.is_some() && n.delay.is_none(),
+        "reorder",
+        "a delay (reordered packets are the ones sent without it)",
+        "add delay = \"10ms\"",
+    );
+    need(
+        w,
+        n.gap.is_some() && n.reorder.is_none(),
+        "gap",
+        "reorder",
+        "add reorder = \"25%\"",
+    );
+    need(
+        w,
+        n.ecn.is_some() && n.loss.is_none(),
+        "ecn",
+        "a loss",
+        "add loss = \"1%\"",
+    );
+    if w.diags.len() > errors_before {
+        return None;
+    }
+    Some(Sp { span, v: n })
+}
+
+/// `loss = "1%"` or `loss = { gemodel = { p = "1%", r = "10%", h = "…", k = "…" } }`.
+fn loss(w: &mut Walker, key: &Key, node: &Node) -> Option<Loss> {
+    match &node.value {
+        Value::Table(_) => {
+            let entries = w.table(key, node, &["gemodel"], "loss")?;
+            let Some((gk, gn)) = find(entries, "gemodel") else {
+                w.push(
+                    Diagnostic::error(at(key, node), "loss table has no \"gemodel\"").hint(
+                        "write loss = \"1%\" or loss = { gemodel = { p = \"1%\", r = \"10%\" } }",
+                    ),
+                );
+                return None;
+            };
+            let ge = w.table(gk, gn, &["p", "r", "h", "k"], "gemodel")?;
+            let (mut p, mut r, mut h, mut k) = (None, None, None, None);
+            let mut ok = true;
+            for (kk, kn) in ge {
+                let v = match kk.name.as_str() {
+                    "p" | "r" | "h" | "k" => w.prob(kk, kn),
+                    _ => continue,
+                };
+                ok &= v.is_some();
+                match kk.name.as_str() {
+                    "p" => p = v,
+                    "r" => r = v,
+                    "h" => h = v,
+                    _ => k = v,
+                }
+            }
+            if !ok {
+                return None;
+            }
+            let Some(p) = p else {
+                w.push(
+                    Diagnostic::error(at(gk, gn), "gemodel needs p (the good→bad probability)")
+                        .hint("add p = \"1%\""),
+                );
+                return None;
+            };
+            Some(Loss::Gemodel { p, r, h, k })
+        }
+        _ => w.prob(key, node).map(|p| Loss::Random {
+            p,
+            correlation: None,
+        }),
+    }
+}
+
+/// `slot = "10ms"` or `slot = { min_delay = "10ms", max_delay = "20ms", packets = 32, bytes = "64KiB" }`.
+fn slot(w: &mut Walker, key: &Key, node: &Node) -> Option<Slot> {
+    if let Value::Table(_) = node.value {
+        let entries = w.table(
+            key,
+            node,
+            &["min_delay", "max_delay", "packets", "bytes"],
+            "slot",
+        )?;
+        let (mut min, mut max, mut packets, mut bytes) = (None, None, None, None);
+        let mut ok = true;
+        for (k, n) in entries {
+            match k.name.as_str() {
+                "min_delay" => {
+                    min = w.time(k, n);
+                    ok &= min.is_some();
+                }
+                "max_delay" => {
+                    max = w.time(k, n);
+                    ok &= max.is_some();
+                }
+                "packets" => {
+                    packets = w.int(k, n, 1, u32::MAX as i64).map(|v| v as u32);
+                    ok &= packets.is_some();
+                }
+                "bytes" => {
+                    bytes = w.size(k, n);
+                    ok &= bytes.is_some();
+                }
+                _ => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let Some(min_delay) = min else {
+            w.push(
+                Diagnostic::error(at(key, node), "slot needs min_delay")
+                    .hint("write slot = { min_delay = \"10ms\" }"),
+            );
+            return None;
+        };
+        if max.is_some_and(|m| m < min_delay) {
+            w.push(Diagnostic::error(
+                at(key, node),
+                "slot max_delay is below min_delay",
+            ));
+            return None;
+        }
+        Some(Slot {
+            min_delay,
+            max_delay: max,
+            packets,
+            bytes,
+        })
+    } else {
+        w.time(key, node).map(|min_delay| Slot {
+            min_delay,
+            max_delay: None,
+            packets: None,
+            bytes: None,
+        })
+    }
+}

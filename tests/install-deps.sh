@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, only what is missing. Idempotent.
+set -euo pipefail
+pkgs=()
+command -v tc >/dev/null || pkgs+=(iproute2)
+command -v iperf3 >/dev/null || pkgs+=(iperf3)
+command -v setpriv >/dev/null || pkgs+=(util-linux)
+if [ "${#pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${pkgs[*]} (run as root to install them)" >&2
+  else
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${pkgs[@]}" >/dev/null
+  fi
+fi
+for c in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+done
