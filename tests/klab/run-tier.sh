@@ -10,6 +10,9 @@
 #                         only measure the kernel and the lab, not qosctl [default: host]
 #     --out DIR           results directory [default: target/klab]
 #     --no-build          use the qosctl binary already built (or $KLAB_QOSCTL)
+#     --fake-qosctl       SELF-TEST of the tier: run the cases against tests/klab/fake/qosctl, which
+#                         does with raw tc what each tier policy means; proves that the cases'
+#                         expectations can pass on this kernel. Never a verdict on qosctl.
 #   CASE_PATTERN: shell globs over case names (e.g. 'calib-*' 'leaf-*'); default: every case.
 #
 # Environment: KLAB_CACHE (lab cache, default $HOME/.cache/qosctl-klab; keep it between CI runs),
@@ -23,7 +26,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 LAB=$HERE/lab
-INSTALL=0 VARIANTS=host,backports CALIB_ON=host OUT=$ROOT/target/klab BUILD=1
+INSTALL=0 VARIANTS=host,backports CALIB_ON=host OUT=$ROOT/target/klab BUILD=1 FAKE=0
 while [ $# -gt 0 ]; do
   case $1 in
     --install) INSTALL=1; shift ;;
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
     --calib-on) CALIB_ON=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
+    --fake-qosctl) FAKE=1; BUILD=0; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; break ;;
     -*) echo "run-tier.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -55,7 +59,10 @@ mkdir -p "$CACHE" "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
 # the guest has no glibc beyond what tc needs: qosctl goes in statically linked
-if [ -n "${KLAB_QOSCTL:-}" ]; then
+if [ $FAKE = 1 ]; then
+  QOSCTL=$HERE/fake/qosctl
+  log "SELF-TEST: the cases run against the raw-tc stand-in $QOSCTL, not against qosctl"
+elif [ -n "${KLAB_QOSCTL:-}" ]; then
   QOSCTL=$KLAB_QOSCTL
 else
   QOSCTL=$ROOT/target/x86_64-unknown-linux-gnu/release/qosctl
@@ -67,7 +74,7 @@ else
   fi
 fi
 [ -x "$QOSCTL" ] || { log "no qosctl binary at $QOSCTL"; exit 3; }
-file -b "$QOSCTL" 2> /dev/null | grep -q 'static' || log "warning: $QOSCTL does not look statically linked"
+[ $FAKE = 1 ] || file -b "$QOSCTL" 2> /dev/null | grep -q 'static' || log "warning: $QOSCTL does not look statically linked"
 
 : > "$OUT/summary.txt"
 overall=0
@@ -119,5 +126,6 @@ for v in "${VLIST[@]}"; do
 done
 total=$(awk -v a="$T0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }')
 if [ $overall = 0 ]; then verdict=PASS; else verdict=FAIL; fi
+[ $FAKE = 1 ] && verdict="$verdict (SELF-TEST with the fake qosctl: says nothing about qosctl)"
 echo "== kernel-lab tier: $verdict in ${total}s (results in $OUT)" | tee -a "$OUT/summary.txt"
 exit $overall

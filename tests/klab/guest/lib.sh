@@ -258,3 +258,87 @@ share_check() {
   note "class $1 alone: $t Mbit/s wire, goodput $g"
   near "class $1 alone borrows up to ceil: wire Mbit/s (±5 % of $3)" "$t" "$3" 5
 }
+
+# ---------- comparing live state with what plain tc makes of the same parameters ----------
+# qdisc_opts LINE: the options of a `tc -d qdisc show` line: everything after "parent X:Y" or
+# "root [refcnt N]" (so handle, parent and refcnt do not matter), with the kind in front.
+qdisc_opts() {
+  awk '{ k = $2; o = ""; s = 0
+         for (i = 4; i <= NF; i++) {
+           if (s == 0 && $i == "parent") { i++; s = 1; continue }
+           if (s == 0 && $i == "root") { s = 1; if ($(i + 1) == "refcnt") i += 2; continue }
+           if (s == 1) o = o " " $i }
+         print k o }' <<< "$1"
+}
+# ref_qdisc KIND OPTS...: the options line tc prints for a qdisc made from scratch with OPTS (on
+# ifb1, which nothing else uses). This is the expected read-back: a field the policy dropped
+# shows up as a difference, where `tc qdisc change` would have left it stale.
+ref_qdisc() {
+  tc qdisc del dev ifb1 root 2> /dev/null
+  tc qdisc add dev ifb1 root handle 1: "$@" > "$RAW/ref-qdisc.err" 2>&1 || { echo "REF-FAILED: $(cat "$RAW/ref-qdisc.err")"; return; }
+  qdisc_opts "$(qdisc_line ifb1 1:)"
+  tc qdisc del dev ifb1 root 2> /dev/null
+}
+# same_qdisc LABEL DEV HANDLE KIND OPTS...: the live qdisc HANDLE on DEV reads back exactly like a
+# fresh KIND OPTS (DEV may be "NS/DEV" for a device in a netns; HANDLE "root" for the root qdisc).
+same_qdisc() {
+  local l=$1 dev=$2 h=$3 live want ns=; shift 3
+  case $dev in */*) ns=${dev%/*}; dev=${dev#*/} ;; esac
+  if [ "$h" = root ]; then live=$(root_line "$dev" "$ns"); else live=$(qdisc_line "$dev" "$h" "$ns"); fi
+  live=$(qdisc_opts "$live"); want=$(ref_qdisc "$@")
+  if [ -n "$live" ] && [ "$live" = "$want" ]; then pass "$l" "$dev $h: $live"
+  else fail "$l" "$dev $h: live '${live:-<none>}' != tc's own '$want'"; fi
+}
+# root_line DEV [NS]: the root qdisc's line.
+root_line() {
+  if [ -n "${2:-}" ]; then tc -n "$2" -d qdisc show dev "$1"; else tc -d qdisc show dev "$1"; fi |
+    awk '$1 == "qdisc" && / root / { $1 = $1; print; exit }'
+}
+# class_has LABEL DEV CLASSID WORDS...: the class line holds WORDS ("rate 10Mbit", "parent 1:1").
+class_has() { local l=$1 d=$2 c=$3; shift 3; has "$l" "$(class_line "$d" "$c")" "$@"; }
+# fw_is LABEL DEV "MARK CLASSID;...": the fw filters on DEV are exactly these (sorted by mark).
+fw_is() { eq "$1" "$(fw_filters "$2")" "$3"; }
+# marks_reset: forget every nftables mark rule (the table stays).
+marks_reset() { nft flush chain inet qx out 2> /dev/null; true; }
+# reset_done LABEL POLICY DEVS...: `qosctl reset POLICY`, then each DEV is back at the kernel
+# default (no htb/netem root, no fw filter) and a dry run of POLICY has changes pending again.
+reset_done() {
+  local l=$1 p=$2 d k; shift 2
+  q_step "$l: qosctl reset" 0 reset "$p"
+  for d in "$@"; do
+    k=$(root_kind "$d")
+    case $k in htb|netem|cake|fq_codel|sfq|pfifo|bfifo|tbf) fail "$l: $d back to the kernel default" "root qdisc is still $k" ;;
+      *) pass "$l: $d back to the kernel default" "root qdisc ${k:-none}" ;; esac
+    eq "$l: $d has no fw filters" "$(fw_filters "$d")" ""
+  done
+  pending "$l: after reset, a dry run has changes pending" "$p"
+}
+# converged LABEL POLICY: re-applying changes nothing: dry run exit 0, and a real apply with
+# --detailed-exitcode exits 0 too (it would exit 2 had it run any command).
+converged() {
+  in_sync "$1: dry run is in sync (exit 0)" "$2"
+  q apply --dry-run --json "$2" > /dev/null
+  cp "$QOUT" "$RAW/plan-$(basename "$2" .toml).json" 2> /dev/null
+  q_step "$1: apply again runs 0 mutating commands (exit 0)" 0 apply --detailed-exitcode "$2"
+}
+# counter_kept LABEL BEFORE AFTER: a counter did not restart (the object was changed in place,
+# not deleted and re-created).
+counter_kept() {
+  if [ -n "$2" ] && [ -n "$3" ] && [ "$3" -ge "$2" ] && [ "$2" -gt 0 ]; then pass "$1" "$2 -> $3 bytes"
+  else fail "$1" "${2:-?} -> ${3:-?} bytes (a restart means delete + re-add)"; fi
+}
+# mark_rate LABEL MARK CLASSID WANT_MBIT: a TCP flow marked MARK (nftables) gets WANT_MBIT ±5 %
+# (class counter on the wire, and iperf3 goodput as wire rate).
+mark_rate() {
+  local w g
+  marks_reset; mark_tcp 5201 "$2"
+  read -r w g <<< "$(flow_class_rate "rate-$2" 5201 veth0 "$3")"
+  check_rate "$1" "$4" "$w" "$g" "$RAW/rate-$2.json"
+}
+# mark_delay LABEL MARK WANT_MS BASE_MS: pings marked MARK see WANT_MS ±2 ms above BASE_MS (median).
+mark_delay() {
+  local r
+  marks_reset; mark_icmp "$2"
+  r=$(rtt_ms "rtt-$2" 30 0.1)
+  in_range "$1: median RTT - baseline, ms (±2)" "$(calc "$r - $4")" "$(calc "$3 - 2")" "$(calc "$3 + 2")"
+}
