@@ -27,7 +27,8 @@ b10=$(qdisc_stat veth0 10: bytes) c10=$(class_stat veth0 1:10 bytes) b11=$(qdisc
 
 q_must "apply leaves-2 (change in place)" apply "$P2"
 class_has "class 1:10 rate changed in place" veth0 1:10 "rate 15Mbit" "ceil 100Mbit"
-same_qdisc "fq_codel changed (flows unchanged: fq_codel refuses a change that sends flows)" veth0 10: fq_codel target 5ms interval 100ms limit 1000 flows 512
+# ecn = false must reach the kernel as noecn: fq_codel's own default is ecn on
+same_qdisc "fq_codel changed (flows unchanged: fq_codel refuses a change that sends flows)" veth0 10: fq_codel target 5ms interval 100ms limit 1000 flows 512 noecn
 same_qdisc "cake changed" veth0 11: cake bandwidth 20mbit diffserv3
 same_qdisc "sfq changed (sfq has no change operation: qosctl must delete + add it)" veth0 12: sfq perturb 5
 same_qdisc "pfifo changed" veth0 13: pfifo limit 800
