@@ -15,7 +15,7 @@
 #                         expectations can pass on this kernel. Never a verdict on qosctl.
 #   CASE_PATTERN: shell globs over case names (e.g. 'calib-*' 'leaf-*'); default: every case.
 #
-# Environment: KLAB_CACHE (lab cache, default $HOME/.cache/qosctl-klab; keep it between CI runs),
+# Environment: CARGO_TARGET_DIR (where the static build goes, default target/), KLAB_CACHE (lab cache, default $HOME/.cache/qosctl-klab; keep it between CI runs),
 # KLAB_QOSCTL (a prebuilt static qosctl), KLAB_VM_TIMEOUT (seconds per VM, default 900),
 # KLAB_CASE_TIMEOUT (seconds per case, default 240). One VM at a time: TCG takes both cores.
 #
@@ -65,7 +65,7 @@ if [ $FAKE = 1 ]; then
 elif [ -n "${KLAB_QOSCTL:-}" ]; then
   QOSCTL=$KLAB_QOSCTL
 else
-  QOSCTL=$ROOT/target/x86_64-unknown-linux-gnu/release/qosctl
+  QOSCTL=${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release/qosctl
   if [ $BUILD = 1 ]; then
     t=$(now)
     (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \

@@ -14,6 +14,6 @@ tc filter add dev veth0 parent 1: protocol all prio 1 handle 0x10 fw classid 1:1
 tc filter add dev veth0 parent 1: protocol all prio 1 handle 0x50 fw classid 1:50
 for c in 10:5201 50:5202; do
   r=${c%%:*} p=${c##*:}
-  read -r wire good <<< "$(flow_class_rate htb-$r $p veth0 1:$r)"
-  check_rate "HTB ${r}mbit class" "$r" "$wire" "$good" "$RAW/htb-$r.json"
+  measure_rate htb-$r $p 1:$r $r
+  check_rate "HTB ${r}mbit class" "$r"
 done
