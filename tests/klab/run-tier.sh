@@ -23,6 +23,9 @@
 # no qemu and no --install); anything else = the lab itself failed (see the log).
 # Output: OUT/<variant>/{results.tsv,cases.tsv,logs/,raw/,console.log} and OUT/summary.txt.
 set -euo pipefail
+# the whole script is one function, read before it runs: editing this file during a
+# 15-minute run must not change the running script under its feet
+main() {
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 LAB=$HERE/lab
@@ -129,3 +132,5 @@ if [ $overall = 0 ]; then verdict=PASS; else verdict=FAIL; fi
 [ $FAKE = 1 ] && verdict="$verdict (SELF-TEST with the fake qosctl: says nothing about qosctl)"
 echo "== kernel-lab tier: $verdict in ${total}s (results in $OUT)" | tee -a "$OUT/summary.txt"
 exit $overall
+}
+main "$@"

@@ -346,6 +346,8 @@ converged() {
   in_sync "$1: dry run is in sync (exit 0)" "$2"
   q apply --dry-run --json "$2" > /dev/null
   cp "$QOUT" "$RAW/plan-$(basename "$2" .toml).json" 2> /dev/null
+  eq "$1: dry run --json: no commands, in_sync" \
+    "$(jq -r '"\(.commands | length) commands, in_sync \(.in_sync)"' "$QOUT" 2> /dev/null)" "0 commands, in_sync true"
   q_step "$1: apply again runs 0 mutating commands (exit 0)" 0 apply --detailed-exitcode "$2"
 }
 # counter_kept LABEL BEFORE AFTER: a counter did not restart (the object was changed in place,
