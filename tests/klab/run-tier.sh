@@ -8,6 +8,9 @@
 #                         [default: host,backports]
 #     --calib-on LIST     variants that also run the raw-tc calibration cases (calib-*), which
 #                         only measure the kernel and the lab, not qosctl [default: host]
+#     --traffic-on LIST   variants whose feature cases also send traffic (rates, delays, loss);
+#                         the others only read back, which is what differs between tc
+#                         versions (the kernel is the same) [default: host; "all" for both]
 #     --out DIR           results directory [default: target/klab]
 #     --no-build          use the qosctl binary already built (or $KLAB_QOSCTL)
 #     --fake-qosctl       SELF-TEST of the tier: run the cases against tests/klab/fake/qosctl, which
@@ -29,12 +32,13 @@ main() {
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 LAB=$HERE/lab
-INSTALL=0 VARIANTS=host,backports CALIB_ON=host OUT=$ROOT/target/klab BUILD=1 FAKE=0
+INSTALL=0 VARIANTS=host,backports CALIB_ON=host TRAFFIC_ON=host OUT=$ROOT/target/klab BUILD=1 FAKE=0
 while [ $# -gt 0 ]; do
   case $1 in
     --install) INSTALL=1; shift ;;
     --iproute2) VARIANTS=$2; shift 2 ;;
     --calib-on) CALIB_ON=$2; shift 2 ;;
+    --traffic-on) TRAFFIC_ON=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --fake-qosctl) FAKE=1; BUILD=0; shift ;;
@@ -95,6 +99,9 @@ for v in "${VLIST[@]}"; do
   cp "$QOSCTL" "$share/bin/qosctl"
   cp -r "$HERE/guest/." "$share/guest/"
   cp "$HERE/policies/"*.toml "$share/policies/" 2> /dev/null || true
+  traffic=0
+  if [ "$TRAFFIC_ON" = all ] || [[ ,$TRAFFIC_ON, == *,$v,* ]]; then traffic=1; fi
+  printf 'KLAB_TRAFFIC=%s\nKLAB_CASE_TIMEOUT=%s\n' "$traffic" "${KLAB_CASE_TIMEOUT:-240}" > "$share/config"
 
   pats=("${PATTERNS[@]}")
   if [ ${#pats[@]} = 0 ]; then
@@ -110,7 +117,7 @@ for v in "${VLIST[@]}"; do
   tv=$(awk -v a="$t" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
   res=$share/out/results.tsv
   {
-    echo "== iproute2=$v lab=$(basename "$labdir") vm=${tv}s exit=$rc"
+    echo "== iproute2=$v lab=$(basename "$labdir") traffic=$traffic vm=${tv}s exit=$rc"
     sed -n 's/^/   /p' "$share/out/guest-versions.txt" 2> /dev/null
     if [ -s "$share/out/cases.tsv" ]; then
       awk -F'\t' '{ printf "   %s %-28s %3d passed %3d failed checks %6.1fs\n", $1, $2, $3, $4, $5 }' "$share/out/cases.tsv"

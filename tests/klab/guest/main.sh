@@ -9,6 +9,10 @@
 set -u
 S=${KLAB_SHARE:?the tier needs the 9p share (run.sh -s DIR)}
 export KLAB_OUT=$S/out KLAB_POLICIES=$S/policies
+# settings from the host (run-tier.sh): KLAB_TRAFFIC, KLAB_CASE_TIMEOUT
+# shellcheck disable=SC1091
+[ -f "$S/config" ] && . "$S/config"
+export KLAB_TRAFFIC=${KLAB_TRAFFIC:-1}
 export PATH=$S/bin:$PATH
 mkdir -p "$KLAB_OUT/raw" "$KLAB_OUT/logs"
 : > "$KLAB_OUT/results.tsv"
