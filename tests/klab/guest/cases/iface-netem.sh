@@ -21,6 +21,7 @@ if traffic; then
   in_range "netem delay 50ms: median RTT - baseline, ms (±2)" "$(calc "$r - $base")" 48 52
 fi
 loss_check loss10 10
+ping -c 5 -i 0.05 -W 1 $PEER > /dev/null 2>&1   # counters > 0 even without the traffic part
 b=$(qdisc_stat veth0 "$(root_line veth0 | awk '{ print $3 }')" bytes)
 
 q_must "apply iface-netem-2 (change in place)" apply "$P2"
