@@ -8,7 +8,7 @@ class_has "edge 2mbit" veth0 1:51 "rate 2Mbit" "ceil 2Mbit"
 class_has "3g 5mbit" veth0 1:52 "rate 5Mbit" "ceil 5Mbit"
 class_has "lte 20mbit" veth0 1:53 "rate 20Mbit" "ceil 20Mbit"
 same_qdisc "edge netem" veth0 51: netem limit 2000 delay 80ms
-same_qdisc "3g netem" veth0 52: netem limit 2000 delay 50ms 1ms
+same_qdisc "3g netem" veth0 52: netem limit 2000 delay 50ms
 same_qdisc "lte netem" veth0 53: netem limit 2000 delay 20ms
 fw_is "fw filters" veth0 "0x51 1:51;0x52 1:52;0x53 1:53;"
 converged "ex-atc-lab" "$P1"
