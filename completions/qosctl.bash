@@ -97,7 +97,7 @@ _qosctl() {
             return 0
             ;;
         qosctl__subcmd__check)
-            opts="-h -V --json --netns --tc --help --version"
+            opts="-q -h -V --json --quiet --netns --tc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -36,6 +36,7 @@ complete -c qosctl -n "__fish_qosctl_needs_command" -f -a "help" -d 'Print this 
 complete -c qosctl -n "__fish_qosctl_using_subcommand check" -l netns -d 'Act inside the named network namespace (runs `tc -n NAME`)' -r
 complete -c qosctl -n "__fish_qosctl_using_subcommand check" -l tc -d 'The tc binary to run [default: `tc` found on PATH]' -r -F
 complete -c qosctl -n "__fish_qosctl_using_subcommand check" -l json -d 'Print the resolved model as JSON'
+complete -c qosctl -n "__fish_qosctl_using_subcommand check" -s q -l quiet -d 'Print nothing when the policy is valid: only errors, and the exit code (for pre-commit hooks and CI)'
 complete -c qosctl -n "__fish_qosctl_using_subcommand check" -s h -l help -d 'Print help'
 complete -c qosctl -n "__fish_qosctl_using_subcommand check" -s V -l version -d 'Print version'
 complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -l netns -d 'Act inside the named network namespace (runs `tc -n NAME`)' -r

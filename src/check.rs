@@ -24,10 +24,16 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
         );
         return Ok(Exit::Error);
     }
+    if args.quiet {
+        return Ok(Exit::Ok);
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &JsonView::new(&checked))?;
-        writeln!(out)?;
+        // Serialized first so that a closed stdout is a plain io::Error (a broken pipe is
+        // not an error: `qosctl check --json p.toml | head`).
+        let mut text = serde_json::to_string_pretty(&JsonView::new(&checked))?;
+        text.push('\n');
+        out.write_all(text.as_bytes())?;
     } else {
         out.write_all(render_tree(&checked).as_bytes())?;
     }
@@ -179,7 +185,7 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
             k.ceil.to_string(),
             k.prio.map(|p| p.to_string()).unwrap_or_default(),
             marks.join(","),
-            k.leaf.as_ref().map(leaf_summary).unwrap_or_default(),
+            k.leaf.as_deref().map(leaf_summary).unwrap_or_default(),
         ]);
     }
     let mut widths = [0usize; 7];

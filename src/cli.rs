@@ -60,8 +60,12 @@ pub struct CheckArgs {
     #[arg(value_name = "POLICY")]
     pub policy: PathBuf,
     /// Print the resolved model as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "quiet")]
     pub json: bool,
+    /// Print nothing when the policy is valid: only errors, and the exit code
+    /// (for pre-commit hooks and CI).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

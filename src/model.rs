@@ -141,22 +141,27 @@ pub struct Qdisc {
 
 /// The qdisc kinds qosctl writes, with the options it manages. `Other` is whatever the
 /// reader found that qosctl does not write (it is removed when on a managed device).
-// Netem is the large variant; boxing it would complicate every match for no measurable
-// gain (a device holds at most a few thousand qdiscs).
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum QdiscKind {
     Htb(Htb),
-    Pfifo { limit: Option<u32> },
-    Bfifo { limit: Option<Size> },
+    Pfifo {
+        limit: Option<u32>,
+    },
+    Bfifo {
+        limit: Option<Size>,
+    },
     Tbf(Tbf),
     FqCodel(FqCodel),
     Cake(Cake),
     Sfq(Sfq),
-    Netem(Netem),
+    /// Boxed: netem's ~400 bytes would make every qdisc that large, and a 10,000-class
+    /// tree holds 10,000 leaf qdiscs.
+    Netem(Box<Netem>),
     Ingress,
-    Other { kind: String },
+    Other {
+        kind: String,
+    },
 }
 
 impl QdiscKind {

@@ -539,7 +539,7 @@ fn diff_qdisc_into(d: &Qdisc, l: &Qdisc, now: &mut Vec<Op>, later: &mut Vec<Op>)
     if fields.is_empty() {
         return;
     }
-    if let Some(reason) = netem_needs_recreate(&d.kind, &l.kind) {
+    if let Some(reason) = needs_recreate(&d.kind, &l.kind) {
         now.push(Op::Remove {
             obj: Obj::Qdisc(l.clone()),
             reason: Some(reason.clone()),
@@ -549,8 +549,14 @@ fn diff_qdisc_into(d: &Qdisc, l: &Qdisc, now: &mut Vec<Op>, later: &mut Vec<Op>)
             reason: Some(reason),
         });
     } else {
+        let mut sent = d.clone();
+        // fq_codel refuses a change that carries `flows` at all (EINVAL), even the same
+        // value: the flow table is sized once. Unchanged here, so leave it out.
+        if let QdiscKind::FqCodel(f) = &mut sent.kind {
+            f.flows = None;
+        }
         later.push(Op::Change {
-            obj: Obj::Qdisc(d.clone()),
+            obj: Obj::Qdisc(sent),
             fields,
         });
     }
@@ -563,9 +569,20 @@ fn diff_qdisc(d: &Qdisc, l: &Qdisc, ops: &mut Vec<Op>) {
     ops.extend(later);
 }
 
-fn netem_needs_recreate(d: &QdiscKind, l: &QdiscKind) -> Option<String> {
-    let (QdiscKind::Netem(d), QdiscKind::Netem(l)) = (d, l) else {
-        return None;
+/// Why a qdisc of the same kind cannot take the change in place, if it cannot.
+fn needs_recreate(d: &QdiscKind, l: &QdiscKind) -> Option<String> {
+    let (d, l) = match (d, l) {
+        (QdiscKind::Netem(d), QdiscKind::Netem(l)) => (d, l),
+        // sfq has no change operation in the kernel (measured in the kernel lab).
+        (QdiscKind::Sfq(_), QdiscKind::Sfq(_)) => {
+            return Some("sfq cannot change in place; re-created".into())
+        }
+        (QdiscKind::FqCodel(d), QdiscKind::FqCodel(l))
+            if d.flows.is_some() && d.flows != l.flows =>
+        {
+            return Some("fq_codel cannot change flows in place; re-created".into())
+        }
+        _ => return None,
     };
     let mut sticky = Vec::new();
     if l.rate.is_some() && d.rate.is_none() {
@@ -954,9 +971,10 @@ pub fn describe(obj: &Obj) -> (String, String, String) {
                 Parent::Ingress => "ingress".to_string(),
                 Parent::Class(p) => format!("on {p}"),
             };
+            // Leaves in the same readable form as `qosctl check`; htb with its default.
             let args = match &q.kind {
-                QdiscKind::Netem(n) => netem_summary(n),
-                k => render::qdisc_args(k),
+                QdiscKind::Htb(_) => render::qdisc_args(&q.kind),
+                k => crate::check::leaf_summary(k),
             };
             (
                 format!("qdisc {} {at}", q.handle),
@@ -1022,51 +1040,6 @@ pub fn describe(obj: &Obj) -> (String, String, String) {
             ),
         ),
     }
-}
-
-/// netem as people write it: only what is set, in readable units.
-fn netem_summary(n: &Netem) -> String {
-    let mut s = String::from("netem");
-    if let Some(d) = n.delay {
-        let _ = write!(s, " delay {d}");
-        if let Some(j) = n.jitter {
-            let _ = write!(s, " {j}");
-        }
-        if let Some(c) = n.delay_correlation {
-            let _ = write!(s, " {c}");
-        }
-    }
-    if let Some(d) = &n.distribution {
-        let _ = write!(s, " distribution {d}");
-    }
-    if n.loss.is_some() {
-        let _ = write!(s, " loss {}", loss_str(n.loss.as_ref()));
-    }
-    for (name, p) in [
-        ("duplicate", n.duplicate),
-        ("corrupt", n.corrupt),
-        ("reorder", n.reorder),
-    ] {
-        if let Some(p) = p {
-            let _ = write!(s, " {name} {p}");
-        }
-    }
-    if let Some(g) = n.gap {
-        let _ = write!(s, " gap {g}");
-    }
-    if let Some(r) = n.rate {
-        let _ = write!(s, " rate {r}");
-    }
-    if let Some(sl) = &n.slot {
-        let _ = write!(s, " slot {}", slot_str(sl));
-    }
-    if let Some(l) = n.limit {
-        let _ = write!(s, " limit {l}");
-    }
-    if n.ecn == Some(true) {
-        s.push_str(" ecn");
-    }
-    s
 }
 
 /// The plan as people read it.

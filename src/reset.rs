@@ -22,7 +22,7 @@ pub fn run(global: &Global, args: &ResetArgs) -> Result<Exit> {
     // Read everything first: a missing device stops the reset before anything changes.
     let live: Vec<DeviceState> = devices
         .iter()
-        .map(|d| read::read_device(&tc, d).with_context(|| format!("interface {d}")))
+        .map(|d| read::read_config(&tc, d).with_context(|| format!("interface {d}")))
         .collect::<Result<_>>()?;
 
     let mut lines = Vec::new();

@@ -52,8 +52,8 @@ pub struct ResolvedClass {
     pub ceil: crate::units::Rate,
     pub prio: Option<u32>,
     pub marks: Vec<u32>,
-    /// The leaf qdisc (None for a class with children).
-    pub leaf: Option<QdiscKind>,
+    /// The leaf qdisc (None for a class with children). Boxed to keep 10,000 classes small.
+    pub leaf: Option<Box<QdiscKind>>,
     pub minor_source: MinorSource,
 }
 
@@ -77,6 +77,20 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The model without the names tree, for `apply` (no copy of the device states).
+    pub fn into_desired(self) -> model::Desired {
+        model::Desired {
+            devices: self
+                .interfaces
+                .into_iter()
+                .map(|i| model::DesiredDevice {
+                    alias: i.alias,
+                    state: i.state,
+                })
+                .collect(),
+        }
+    }
+
     pub fn desired(&self) -> model::Desired {
         model::Desired {
             devices: self
@@ -168,9 +182,8 @@ pub fn resolve(policy: &Policy, diags: &mut Vec<Diagnostic>) -> Resolved {
     out
 }
 
-fn err(diags: &mut Vec<Diagnostic>, span: Span, msg: String) -> usize {
+fn err(diags: &mut Vec<Diagnostic>, span: Span, msg: String) {
     diags.push(Diagnostic::error(span, msg));
-    diags.len() - 1
 }
 
 fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> ResolvedInterface {
@@ -219,7 +232,7 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             ri.state.qdiscs.push(Qdisc {
                 handle: Handle::qdisc(1),
                 parent: Parent::Root,
-                kind: QdiscKind::Netem(n.v.clone()),
+                kind: QdiscKind::Netem(Box::new(n.v.clone())),
                 name: Some(alias.clone()),
                 stats: None,
             });
@@ -282,21 +295,20 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
     let mut ok = vec![true; n];
     for i in 0..n {
         let f = &flat[i];
-        let (p_rate, p_ceil, p_ok, p_name) = match f.parent {
-            Some(p) => (
-                rate[p],
-                ceil[p],
-                ok[p],
-                format!("class \"{}\"", flat[p].c.path),
-            ),
-            None => (
-                root.map(|r| r.0),
-                root.map(|r| r.1),
-                true,
-                format!("interface \"{alias}\""),
-            ),
+        let (p_rate, p_ceil, p_ok) = match f.parent {
+            Some(p) => (rate[p], ceil[p], ok[p]),
+            None => (root.map(|r| r.0), root.map(|r| r.1), true),
         };
-        if !p_ok || f.c.broken || (f.parent.is_some() && p_rate.is_none()) {
+        // Only for messages: formatting it for every class costs more than the rest.
+        let p_name = || match f.parent {
+            Some(p) => format!("class \"{}\"", flat[p].c.path),
+            None => format!("interface \"{alias}\""),
+        };
+        if !p_ok
+            || f.c.broken
+            || (f.parent.is_some() && p_rate.is_none())
+            || (f.parent.is_none() && iface.rate_invalid)
+        {
             ok[i] = false;
             continue;
         }
@@ -329,8 +341,9 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
                     diags,
                     rspec.span.clone(),
                     format!(
-                        "rate {r} of class \"{}\" is above the ceil {c} of its parent {p_name}",
-                        f.c.path
+                        "rate {r} of class \"{}\" is above the ceil {c} of its parent {}",
+                        f.c.path,
+                        p_name()
                     ),
                 );
             }
@@ -342,8 +355,9 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
                     diags,
                     cs.span.clone(),
                     format!(
-                        "ceil {c} of class \"{}\" is above the ceil {pc} of its parent {p_name}",
-                        f.c.path
+                        "ceil {c} of class \"{}\" is above the ceil {pc} of its parent {}",
+                        f.c.path,
+                        p_name()
                     ),
                 );
             }
@@ -428,17 +442,17 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
     });
     ri.rate = Some(root_rate);
 
-    let default_minor = resolve_default(iface, &flat, &minors, diags).map(|i| {
+    let default_minor = resolve_default(iface, &flat, diags).map(|i| {
         ri.default = Some(flat[i].c.path.clone());
         minors[i].0
     });
 
-    // Leaves.
-    let mut leaves: Vec<Option<QdiscKind>> = vec![None; n];
-    for i in 0..n {
+    // Leaves: a class's leaf qdisc is its netem, else its leaf, else the interface's
+    // leaf, else fq_codel.
+    let leaf_of = |i: usize, diags: &mut Vec<Diagnostic>| -> Option<QdiscKind> {
         let c = flat[i].c;
         if !flat[i].children.is_empty() {
-            continue;
+            return None;
         }
         if let (Some(l), Some(nm)) = (&c.leaf, &c.netem) {
             diags.push(
@@ -452,20 +466,22 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
                 )
                 .hint("remove leaf; netem becomes the leaf qdisc"),
             );
-            continue;
+            return None;
         }
-        let leaf = if let Some(nm) = &c.netem {
-            QdiscKind::Netem(nm.v.clone())
-        } else if let Some(l) = c.leaf.as_ref().or(iface.leaf.as_ref()) {
+        Some(if let Some(nm) = &c.netem {
+            QdiscKind::Netem(Box::new(nm.v.clone()))
+        } else if let Some(l) = c.leaf.as_deref().or(iface.leaf.as_ref()) {
             concrete_leaf(&l.v, ceil[i].unwrap_or(root_rate))
         } else {
             QdiscKind::FqCodel(model::FqCodel::default())
-        };
-        leaves[i] = Some(leaf);
-    }
+        })
+    };
 
     // The model.
     let st = &mut ri.state;
+    st.qdiscs.reserve(n + 1);
+    st.classes.reserve(n + 1);
+    ri.classes.reserve(n);
     st.qdiscs.push(Qdisc {
         handle: Handle::qdisc(1),
         parent: Parent::Root,
@@ -516,7 +532,8 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             name: Some(name.clone()),
             stats: None,
         });
-        if let Some(leaf) = &leaves[i] {
+        let leaf = leaf_of(i, diags);
+        if let Some(leaf) = &leaf {
             st.qdiscs.push(Qdisc {
                 handle: Handle::qdisc(minor),
                 parent: Parent::Class(handle),
@@ -548,7 +565,7 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             ceil: c,
             prio: f.c.prio.as_ref().map(|p| p.v),
             marks: f.c.marks.iter().map(|m| m.v).collect(),
-            leaf: leaves[i].clone(),
+            leaf: leaf.map(Box::new),
             minor_source: source,
         });
     }
@@ -663,27 +680,38 @@ fn assign_minors(flat: &[Flat], diags: &mut Vec<Diagnostic>) -> Vec<(u16, MinorS
             out[i] = (id.v, MinorSource::Id);
         }
     }
-    let mut claims: HashMap<u16, Vec<usize>> = HashMap::with_capacity(n);
-    for (i, f) in flat.iter().enumerate() {
-        if f.c.id.is_none() {
-            claims.entry(hashed_minor(&f.c.path)).or_default().push(i);
-        }
-    }
+    // Each hashed minor goes to the smallest path that claims it (and no id holds it).
+    let mut owner: HashMap<u16, usize> = HashMap::with_capacity(n);
     let mut losers = Vec::new();
-    for (&slot, who) in &claims {
-        let mut who = who.clone();
-        who.sort_by(|a, b| flat[*a].c.path.cmp(&flat[*b].c.path));
-        let mut it = who.into_iter();
-        if let std::collections::hash_map::Entry::Vacant(e) = taken.entry(slot) {
-            if let Some(w) = it.next() {
-                e.insert(w);
-                out[w] = (slot, MinorSource::Hash);
+    for (i, f) in flat.iter().enumerate() {
+        if f.c.id.is_some() {
+            continue;
+        }
+        match owner.entry(hashed_minor(&f.c.path)) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let j = *e.get();
+                if f.c.path < flat[j].c.path {
+                    e.insert(i);
+                    losers.push(j);
+                } else {
+                    losers.push(i);
+                }
             }
         }
-        losers.extend(it);
+    }
+    for (&slot, &w) in &owner {
+        if let std::collections::hash_map::Entry::Vacant(e) = taken.entry(slot) {
+            e.insert(w);
+            out[w] = (slot, MinorSource::Hash);
+        } else {
+            losers.push(w);
+        }
     }
     losers.sort_by(|a, b| flat[*a].c.path.cmp(&flat[*b].c.path));
-    let claimed: HashSet<u16> = claims.keys().copied().collect();
+    let claimed: HashSet<u16> = owner.keys().copied().collect();
     for i in losers {
         let path = &flat[i].c.path;
         let free = |m: u16| !taken.contains_key(&m) && !claimed.contains(&m);
@@ -728,39 +756,40 @@ fn check_marks(flat: &[Flat], diags: &mut Vec<Diagnostic>) {
 
 /// The default class: a path below the interface (`bulk/backup`) or a class name that is
 /// unique in the interface.
-fn resolve_default(
-    iface: &Interface,
-    flat: &[Flat],
-    _minors: &[(u16, MinorSource)],
-    diags: &mut Vec<Diagnostic>,
-) -> Option<usize> {
+fn resolve_default(iface: &Interface, flat: &[Flat], diags: &mut Vec<Diagnostic>) -> Option<usize> {
     let alias = &iface.alias;
-    let leaves: Vec<&str> = flat
-        .iter()
-        .filter(|f| f.children.is_empty())
-        .map(|f| f.c.path.as_str())
-        .collect();
+    // Leaf paths for hints, at most a few: an interface may have thousands.
+    let some_leaves = |range: &[Flat]| -> String {
+        let leaves: Vec<&str> = range
+            .iter()
+            .filter(|f| f.children.is_empty())
+            .map(|f| f.c.path.as_str())
+            .take(6)
+            .collect();
+        if leaves.len() > 5 {
+            format!("{}, …", leaves[..5].join(", "))
+        } else {
+            leaves.join(", ")
+        }
+    };
     let Some(d) = &iface.default else {
+        let first_leaf = flat.iter().find(|f| f.children.is_empty());
         diags.push(
             Diagnostic::error(
                 iface.key_span.clone(),
                 format!("interface \"{alias}\" has classes but no default class for unclassified traffic"),
             )
-            .maybe_hint(leaves.first().map(|l| format!("add default = \"{l}\""))),
+            .maybe_hint(first_leaf.map(|f| format!("add default = \"{}\"", f.c.path))),
         );
         return None;
     };
-    let by_path = flat.iter().position(|f| f.c.path == d.v);
-    let found = by_path.or_else(|| {
-        if d.v.contains('/') {
-            return None;
-        }
-        let named: Vec<usize> = (0..flat.len()).filter(|i| flat[*i].c.name == d.v).collect();
-        match named.as_slice() {
-            [one] => Some(*one),
-            [] => None,
-            many => {
-                let paths: Vec<&str> = many.iter().map(|i| flat[*i].c.path.as_str()).collect();
+    let found = match flat.iter().position(|f| f.c.path == d.v) {
+        Some(i) => Some(i),
+        None if d.v.contains('/') => None,
+        None => {
+            let named: Vec<usize> = (0..flat.len()).filter(|i| flat[*i].c.name == d.v).collect();
+            if named.len() > 1 {
+                let paths: Vec<&str> = named.iter().map(|i| flat[*i].c.path.as_str()).collect();
                 diags.push(
                     Diagnostic::error(
                         d.span.clone(),
@@ -768,48 +797,50 @@ fn resolve_default(
                     )
                     .hint(format!("write its path: {}", paths.join(" or "))),
                 );
-                Some(usize::MAX)
+                return None;
             }
+            named.first().copied()
         }
-    });
-    match found {
-        Some(usize::MAX) => None,
-        None => {
-            let all: Vec<&str> = flat.iter().map(|f| f.c.path.as_str()).collect();
-            let hint = match crate::policy::diag::did_you_mean(&d.v, &all) {
-                Some(s) => format!("did you mean \"{s}\"?"),
-                None => format!("leaf classes: {}", leaves.join(", ")),
-            };
-            diags.push(
-                Diagnostic::error(
-                    d.span.clone(),
-                    format!(
-                        "default \"{}\" names no class of interface \"{alias}\"",
-                        d.v
-                    ),
-                )
-                .hint(hint),
-            );
-            None
-        }
-        Some(i) if !flat[i].children.is_empty() => {
-            let kids: Vec<&str> = flat[i]
-                .children
-                .iter()
-                .map(|k| flat[*k].c.path.as_str())
-                .collect();
-            diags.push(
-                Diagnostic::error(
-                    d.span.clone(),
-                    format!(
-                        "default \"{}\" has child classes; traffic can only wait in a leaf class",
-                        d.v
-                    ),
-                )
-                .hint(format!("name one of its leaves: {}", kids.join(", "))),
-            );
-            None
-        }
-        Some(i) => Some(i),
+    };
+    let Some(i) = found else {
+        let all: Vec<&str> = flat.iter().map(|f| f.c.path.as_str()).collect();
+        let hint = match crate::policy::diag::did_you_mean(&d.v, &all) {
+            Some(s) => format!("did you mean \"{s}\"?"),
+            None => format!("leaf classes: {}", some_leaves(flat)),
+        };
+        diags.push(
+            Diagnostic::error(
+                d.span.clone(),
+                format!(
+                    "default \"{}\" names no class of interface \"{alias}\"",
+                    d.v
+                ),
+            )
+            .hint(hint),
+        );
+        return None;
+    };
+    if !flat[i].children.is_empty() {
+        // Pre-order: the subtree of i is the run after it with a greater depth.
+        let depth = flat[i].depth;
+        let end = flat[i + 1..]
+            .iter()
+            .position(|f| f.depth <= depth)
+            .map_or(flat.len(), |p| i + 1 + p);
+        diags.push(
+            Diagnostic::error(
+                d.span.clone(),
+                format!(
+                    "default \"{}\" has child classes; traffic can only wait in a leaf class",
+                    d.v
+                ),
+            )
+            .hint(format!(
+                "name one of its leaves: {}",
+                some_leaves(&flat[i + 1..end])
+            )),
+        );
+        return None;
     }
+    Some(i)
 }

@@ -546,7 +546,7 @@ mod tests {
     fn qdisc_options_read_like_tc() {
         use crate::model::{Netem, Tbf};
         use crate::units::{Prob, Time};
-        let n = QdiscKind::Netem(Netem {
+        let n = QdiscKind::Netem(Box::new(Netem {
             delay: Some(Time(40_000_000)),
             jitter: Some(Time(5_000_000)),
             loss: Some(Loss::Random {
@@ -555,7 +555,7 @@ mod tests {
             }),
             limit: Some(1000),
             ..Netem::default()
-        });
+        }));
         assert_eq!(qdisc_options(&n), "delay 40ms 5ms loss 0.5% limit 1000p");
         let t = QdiscKind::Tbf(Tbf {
             rate: Rate(4_000_000),

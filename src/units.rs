@@ -48,8 +48,9 @@ fn split_number(s: &str) -> Option<(f64, &str)> {
     {
         return None;
     }
+    // A digit string too long for f64 parses as infinity: callers report "too large".
     let v: f64 = num.parse().ok()?;
-    v.is_finite().then_some((v, unit.trim()))
+    Some((v, unit.trim()))
 }
 
 /// A rate in bits per second.
@@ -88,7 +89,7 @@ impl Rate {
             if r < 1000 {
                 break;
             }
-            if r % 1000 != 0 && r < 1000 * 1000 {
+            if !r.is_multiple_of(1000) && r < 1000 * 1000 {
                 break;
             }
             r /= 1000;
@@ -120,7 +121,7 @@ impl fmt::Display for Rate {
                 }
                 // Up to 3 decimals when that is exact.
                 let milli = div / 1000;
-                if milli > 0 && frac % milli == 0 {
+                if milli > 0 && frac.is_multiple_of(milli) {
                     let s = format!("{:03}", frac / milli);
                     return write!(f, "{whole}.{}{unit}", s.trim_end_matches('0'));
                 }
@@ -215,9 +216,9 @@ impl Size {
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        if b >= 1024 * 1024 && b % (1024 * 1024) == 0 {
+        if b >= 1024 * 1024 && b.is_multiple_of(1024 * 1024) {
             write!(f, "{}MiB", b / (1024 * 1024))
-        } else if b >= 1024 && b % 1024 == 0 {
+        } else if b >= 1024 && b.is_multiple_of(1024) {
             write!(f, "{}KiB", b / 1024)
         } else {
             write!(f, "{b}B")
@@ -298,7 +299,7 @@ impl Time {
     }
     /// tc argument in nanoseconds where tc accepts them (netem's 64-bit times).
     pub fn tc_ns(self) -> String {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             format!("{}us", self.0 / 1000)
         } else {
             format!("{}ns", self.0)
@@ -311,11 +312,11 @@ impl fmt::Display for Time {
         let n = self.0;
         if n == 0 {
             f.write_str("0ms")
-        } else if n % 1_000_000_000 == 0 {
+        } else if n.is_multiple_of(1_000_000_000) {
             write!(f, "{}s", n / 1_000_000_000)
-        } else if n % 1_000_000 == 0 {
+        } else if n.is_multiple_of(1_000_000) {
             write!(f, "{}ms", n / 1_000_000)
-        } else if n % 1000 == 0 {
+        } else if n.is_multiple_of(1000) {
             write!(f, "{}us", n / 1000)
         } else {
             write!(f, "{n}ns")
@@ -412,7 +413,13 @@ impl FromStr for Prob {
                 Some("write a percentage, e.g. \"0.5%\"".into()),
             ));
         };
-        if !rest.is_empty() || v > 100.0 {
+        if !rest.is_empty() {
+            return Err(err(
+                format!("invalid probability \"{s}\""),
+                Some("write a percentage, e.g. \"0.5%\"".into()),
+            ));
+        }
+        if v > 100.0 {
             return Err(err(
                 format!("probability \"{s}\" is outside 0%..100%"),
                 None,

@@ -252,3 +252,25 @@ fn help_documents_the_exit_codes() {
         .stdout(predicate::str::contains("Exit codes: 0 success"))
         .stdout(predicate::str::contains("2 changes"));
 }
+
+#[test]
+fn check_quiet_prints_only_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/home-router.toml");
+    qosctl()
+        .args(["check", "--quiet"])
+        .arg(&good)
+        .assert()
+        .code(0)
+        .stdout("")
+        .stderr("");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[interfaces.x]\nrate = 5000\n").unwrap();
+    qosctl()
+        .args(["check", "-q"])
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("did you mean \"5000kbit\"?"));
+}

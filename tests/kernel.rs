@@ -123,9 +123,30 @@ impl Lab {
         script
     }
 
-    /// Lines sent to `tc -batch` since the last call.
+    /// Mutating lines sent to `tc -batch` since the last call. Read-only `show` lines
+    /// (qosctl verifies small plans with a batch of them) go to `take_show_log`.
     fn take_batch_log(&self) -> Vec<String> {
         let log = self.dir.path().join("batch.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        let (shows, changes): (Vec<String>, Vec<String>) = text
+            .lines()
+            .map(str::to_string)
+            .partition(|l| l.split_whitespace().nth(1) == Some("show"));
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("shows.log"))
+            .expect("shows.log");
+        for l in shows {
+            std::io::Write::write_all(&mut f, format!("{l}\n").as_bytes()).expect("write");
+        }
+        changes
+    }
+
+    /// `show` lines qosctl sent through `tc -batch`, as split off by `take_batch_log`.
+    fn take_show_log(&self) -> Vec<String> {
+        let log = self.dir.path().join("shows.log");
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let _ = std::fs::remove_file(&log);
         text.lines().map(str::to_string).collect()
@@ -361,6 +382,8 @@ fn one_rate_change_is_one_class_change_and_counters_survive_traffic() {
         batch,
         ["class change dev a0 parent 1:1 classid 1:30 htb rate 25000000bit ceil 90000000bit prio 2"]
     );
+    // Verified by reading back only the changed class.
+    assert_eq!(lab.take_show_log(), ["class show dev a0 classid 1:30"]);
     let at_change = lab.class_bytes("1:30");
     std::thread::sleep(Duration::from_millis(1000));
     let after = lab.class_bytes("1:30");

@@ -318,7 +318,7 @@ fn netem_root(n: Netem) -> DeviceState {
         qdiscs: vec![Qdisc {
             handle: Handle::qdisc(1),
             parent: Parent::Root,
-            kind: QdiscKind::Netem(n),
+            kind: QdiscKind::Netem(Box::new(n)),
             name: None,
             stats: None,
         }],
@@ -401,5 +401,58 @@ fn human_plan_has_signs_names_and_summary() {
     assert!(
         text.ends_with("Plan: 1 to add, 1 to change, 0 to remove.\n"),
         "{text}"
+    );
+}
+
+#[test]
+fn sfq_is_recreated_and_fq_codel_changes_without_flows() {
+    let mut live = tree();
+    live.qdiscs[3] = leaf(
+        0x20,
+        QdiscKind::Sfq(Sfq {
+            perturb: Some(Time(10_000_000_000)),
+            limit: None,
+            quantum: None,
+        }),
+    );
+    let mut want = live.clone();
+    want.qdiscs[3] = leaf(
+        0x20,
+        QdiscKind::Sfq(Sfq {
+            perturb: Some(Time(5_000_000_000)),
+            limit: None,
+            quantum: None,
+        }),
+    );
+    assert_eq!(
+        lines(&diff_device(&want, &live)),
+        [
+            "qdisc del dev v0 parent 1:20 handle 20:",
+            "qdisc add dev v0 parent 1:20 handle 20: sfq perturb 5"
+        ]
+    );
+
+    let fq = |target_ms: u64, flows: u32| {
+        leaf(
+            0x20,
+            QdiscKind::FqCodel(FqCodel {
+                target: Some(Time(target_ms * 1_000_000)),
+                flows: Some(flows),
+                ..Default::default()
+            }),
+        )
+    };
+    live.qdiscs[3] = fq(5, 1024);
+    want.qdiscs[3] = fq(10, 1024);
+    assert_eq!(
+        lines(&diff_device(&want, &live)),
+        ["qdisc change dev v0 parent 1:20 handle 20: fq_codel target 10000us"]
+    );
+    want.qdiscs[3] = fq(5, 2048);
+    let got = lines(&diff_device(&want, &live));
+    assert_eq!(got[0], "qdisc del dev v0 parent 1:20 handle 20:");
+    assert_eq!(
+        got[1],
+        "qdisc add dev v0 parent 1:20 handle 20: fq_codel flows 2048 target 5000us"
     );
 }

@@ -117,30 +117,36 @@ impl<'a> Source<'a> {
         let Range { start, end } = span;
         let (line, col) = self.line_col(start);
         let _ = writeln!(out, "{}:{line}:{col}: {sev}: {}", self.name, d.message);
-        let text = self.line_text(line);
+        let full = self.line_text(line);
+        // A very long line (minified or garbage) is shown as a window around the column.
+        let skip = col.saturating_sub(60);
+        let text: String = full.chars().skip(skip).take(120).collect();
+        let col = col - skip;
+        let prefix = if skip > 0 { "…" } else { "" };
         // Printable form of the line: control characters would garble the terminal.
         let shown: String = text
             .chars()
             .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
             .collect();
         let gutter = line.to_string().len().max(3);
-        let _ = writeln!(out, " {line:>gutter$} | {shown}");
+        let _ = writeln!(out, " {line:>gutter$} | {prefix}{shown}");
         let line_end_col = text.chars().count() + 1;
-        let (_, end_col) = if end > start {
+        let end_col = if end > start {
             let (el, ec) = self.line_col(end);
             if el == line {
-                (el, ec)
+                ec.saturating_sub(skip).min(line_end_col)
             } else {
-                (line, line_end_col)
+                line_end_col
             }
         } else {
-            (line, col + 1)
+            col + 1
         };
         let width = end_col.saturating_sub(col).max(1);
         // Keep tabs so the caret lines up under them.
-        let pad: String = text
+        let pad: String = prefix
             .chars()
-            .take(col - 1)
+            .chain(text.chars())
+            .take(col - 1 + prefix.chars().count())
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         let _ = write!(out, " {:>gutter$} | {pad}{}", "", "^".repeat(width));
@@ -164,14 +170,32 @@ impl<'a> Source<'a> {
 }
 
 /// A close match among `candidates`, for "did you mean …".
+///
+/// Close means a small edit distance, or one word extending the other ("ceiling" → "ceil").
+/// When several candidates are equally close there is no obvious fix: `None`.
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let w = word.to_ascii_lowercase();
-    candidates
+    if w.is_empty() {
+        return None;
+    }
+    let mut scored: Vec<(usize, &'a str)> = candidates
         .iter()
-        .map(|c| (edit_distance(&w, &c.to_ascii_lowercase()), *c))
-        .filter(|(d, c)| *d <= (c.len().max(w.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .filter_map(|c| {
+            let lc = c.to_ascii_lowercase();
+            let d = edit_distance(&w, &lc);
+            let near = d <= (lc.len().max(w.len()) / 3).max(1);
+            let extends =
+                lc.len() >= 3 && w.len() >= 3 && (w.starts_with(&lc) || lc.starts_with(&w));
+            (near || extends).then_some((d, *c))
+        })
+        .collect();
+    scored.sort_by_key(|(d, _)| *d);
+    match scored.as_slice() {
+        [] => None,
+        [(_, c)] => Some(c),
+        [(d0, c), (d1, _), ..] if d0 < d1 => Some(c),
+        _ => None,
+    }
 }
 
 /// Levenshtein distance with adjacent transpositions (so "rtae" is close to "rate").

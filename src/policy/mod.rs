@@ -75,10 +75,18 @@ pub fn check_str(name: &str, text: &str) -> Checked {
     }
 }
 
-/// toml's messages start lowercase and sometimes span lines; keep the first line.
+/// toml's messages sometimes span lines ("invalid table header" then the reason).
 fn toml_message(msg: &str) -> String {
-    let first = msg.lines().next().unwrap_or("invalid TOML");
-    format!("invalid TOML: {first}")
+    let parts: Vec<&str> = msg
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if parts.is_empty() {
+        "invalid TOML".into()
+    } else {
+        format!("invalid TOML: {}", parts.join(": "))
+    }
 }
 
 /// Reads and checks a policy file. Only an unreadable file is an `Err`; a file that is not
@@ -123,5 +131,5 @@ pub fn load(path: &Path) -> Result<Desired> {
             checked.render().trim_end()
         ));
     }
-    Ok(checked.desired())
+    Ok(checked.resolved.into_desired())
 }

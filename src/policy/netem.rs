@@ -41,6 +41,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("2g", "EDGE-class mobile: 300ms ±50ms, 2% loss, 250kbit"),
     ("3g", "UMTS mobile: 100ms ±20ms, 1% loss, 1.5mbit"),
     ("lte", "4G mobile: 50ms ±10ms, 0.5% loss, 12mbit"),
+    ("4g", "the same as \"lte\""),
     (
         "satellite",
         "geostationary satellite: 600ms ±20ms, 1% loss, 5mbit",
@@ -73,7 +74,7 @@ pub fn preset(name: &str) -> Option<Netem> {
     Some(match name {
         "2g" => base(300, 50, 2.0, Some(250_000)),
         "3g" => base(100, 20, 1.0, Some(1_500_000)),
-        "lte" => base(50, 10, 0.5, Some(12_000_000)),
+        "lte" | "4g" => base(50, 10, 0.5, Some(12_000_000)),
         "satellite" => base(600, 20, 1.0, Some(5_000_000)),
         "lossy-wifi" => Netem {
             loss: Some(Loss::Random {
@@ -123,8 +124,13 @@ pub fn parse(w: &mut Walker, key: &Key, node: &Node) -> Option<Sp<Netem>> {
     // Where each field came from: the key written, or the preset.
     let mut from: HashMap<&'static str, Span> = HashMap::new();
     if let Some((k, pn)) = find(entries, "preset") {
-        let name = w.string(k, pn)?;
-        n = preset_of(w, &name, at(k, pn))?;
+        // On a bad preset, go on: the fields' own errors are worth reporting too.
+        if let Some(p) = w
+            .string(k, pn)
+            .and_then(|name| preset_of(w, &name, at(k, pn)))
+        {
+            n = p;
+        }
         for f in KEYS {
             from.insert(f, at(k, pn));
         }

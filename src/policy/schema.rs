@@ -39,6 +39,9 @@ pub struct Interface {
     pub leaf: Option<Sp<Leaf>>,
     pub netem: Option<Sp<crate::model::Netem>>,
     pub classes: Vec<Class>,
+    /// `rate` was written but did not parse: the classes' rates are not checked against
+    /// it (that would only repeat the one error).
+    pub rate_invalid: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -56,8 +59,9 @@ pub struct Class {
     pub quantum: Option<Size>,
     pub id: Option<Sp<u16>>,
     pub marks: Vec<Sp<u32>>,
-    pub leaf: Option<Sp<Leaf>>,
-    pub netem: Option<Sp<crate::model::Netem>>,
+    /// Boxed: most classes have neither, and a class is small without them (10,000 classes).
+    pub leaf: Option<Box<Sp<Leaf>>>,
+    pub netem: Option<Box<Sp<crate::model::Netem>>>,
     pub children: Vec<Class>,
     /// A rate or ceil of this class did not parse: resolution skips rate checks here.
     pub broken: bool,
@@ -154,13 +158,42 @@ impl Walker {
         allowed: &[&str],
         what: &str,
     ) -> Option<&'n [(Key, Node)]> {
+        self.table_with(key, node, allowed, || what.to_string())
+    }
+
+    /// `table` with the description made only when needed (once per class adds up).
+    fn table_with<'n>(
+        &mut self,
+        key: &Key,
+        node: &'n Node,
+        allowed: &[&str],
+        what: impl Fn() -> String,
+    ) -> Option<&'n [(Key, Node)]> {
         let Some(entries) = node.as_table() else {
             self.wrong_type(key, node, "a table");
             return None;
         };
-        for (k, _) in entries {
-            if !allowed.contains(&k.name.as_str()) {
-                self.unknown_key(k, allowed, what);
+        for (k, v) in entries {
+            if allowed.contains(&k.name.as_str()) {
+                continue;
+            }
+            if allowed.contains(&"classes")
+                && v.as_table().is_some()
+                && did_you_mean(&k.name, allowed).is_none()
+            {
+                // `[interfaces.wan.voice]`: a class written without `classes.`.
+                self.push(
+                    Diagnostic::error(
+                        k.span.clone(),
+                        format!("unknown key \"{}\" in {}", k.name, what()),
+                    )
+                    .hint(format!(
+                        "a class is a table under classes: did you mean [….classes.{}]?",
+                        toml_key(&k.name)
+                    )),
+                );
+            } else {
+                self.unknown_key(k, allowed, &what());
             }
         }
         Some(entries)
@@ -236,10 +269,17 @@ impl Walker {
         node: &Node,
         example: &str,
     ) -> Option<T> {
-        let text = match &node.value {
-            Value::String(s) => s.clone(),
-            Value::Integer(i) => i.to_string(),
-            Value::Float(f) => f.to_string(),
+        let owned;
+        let text: &str = match &node.value {
+            Value::String(s) => s,
+            Value::Integer(i) => {
+                owned = i.to_string();
+                &owned
+            }
+            Value::Float(f) => {
+                owned = f.to_string();
+                &owned
+            }
             _ => {
                 self.wrong_type(key, node, &format!("a string like \"{example}\""));
                 return None;
@@ -432,8 +472,23 @@ impl Walker {
         let Some(entries) = root.as_table() else {
             return policy;
         };
-        for (k, _) in entries {
-            if !TOP_KEYS.contains(&k.name.as_str()) {
+        for (k, n) in entries {
+            if TOP_KEYS.contains(&k.name.as_str()) {
+                continue;
+            }
+            if n.as_table().is_some() && did_you_mean(&k.name, TOP_KEYS).is_none() {
+                // `[wan]` instead of `[interfaces.wan]`.
+                self.push(
+                    Diagnostic::error(
+                        k.span.clone(),
+                        format!("unknown key \"{}\" in the policy", k.name),
+                    )
+                    .hint(format!(
+                        "interfaces are tables under interfaces: did you mean [interfaces.{}]?",
+                        toml_key(&k.name)
+                    )),
+                );
+            } else {
                 self.unknown_key(k, TOP_KEYS, "the policy");
             }
         }
@@ -477,6 +532,7 @@ impl Walker {
             leaf: None,
             netem: None,
             classes: Vec::new(),
+            rate_invalid: false,
         };
         let mut device_given = false;
         let mut classes = None;
@@ -491,14 +547,15 @@ impl Walker {
                     }
                     device_given = true;
                 }
-                "rate" => {
-                    if let Some(r) = self.rate(k, n) {
+                "rate" => match self.rate(k, n) {
+                    Some(r) => {
                         iface.rate = Some(Sp {
                             span: at(k, n),
                             v: RateSpec::Abs(r),
-                        });
+                        })
                     }
-                }
+                    None => iface.rate_invalid = true,
+                },
                 "default" => {
                     if let Some(d) = self.string(k, n) {
                         iface.default = Some(Sp {
@@ -580,8 +637,7 @@ impl Walker {
             ));
             return None;
         }
-        let what = format!("class \"{path}\"");
-        let entries = self.table(key, node, CLASS_KEYS, &what)?;
+        let entries = self.table_with(key, node, CLASS_KEYS, || format!("class \"{path}\""))?;
         let mut c = Class {
             name: key.name.clone(),
             path: path.clone(),
@@ -621,8 +677,8 @@ impl Walker {
                 }
                 "id" => c.id = self.class_id(k, n),
                 "marks" => c.marks = self.marks(k, n),
-                "leaf" => c.leaf = self.leaf(k, n),
-                "netem" => c.netem = self.netem(k, n),
+                "leaf" => c.leaf = self.leaf(k, n).map(Box::new),
+                "netem" => c.netem = self.netem(k, n).map(Box::new),
                 "classes" => children = Some((k, n)),
                 "match" => self.push(
                     Diagnostic::error(k.span.clone(), "\"match\" is not supported yet")
@@ -697,12 +753,24 @@ impl Walker {
             Value::Integer(i) => {
                 self.push(Diagnostic::error(
                     at(k, n),
-                    format!("id {i:#x} is out of range 0x2..=0xfffe (minors 0 and 1 are reserved, 0xffff too)"),
+                    format!(
+                        "id {} is out of range 0x2..=0xfffe (minors 0 and 1 are reserved, 0xffff too)",
+                        if *i < 0 { i.to_string() } else { format!("{i:#x}") }
+                    ),
                 ));
                 None
             }
             _ => {
-                self.wrong_type(k, n, "an integer like 0x30");
+                self.push(
+                    Diagnostic::error(
+                        at(k, n),
+                        format!(
+                            "\"id\" must be an integer like 0x30, found {}",
+                            n.value.type_name()
+                        ),
+                    )
+                    .maybe_hint(unquote_hint(&n.value)),
+                );
                 None
             }
         }
@@ -738,13 +806,16 @@ impl Walker {
                     span,
                     format!("mark {i} is out of range 1..=0xffffffff"),
                 )),
-                other => self.push(Diagnostic::error(
-                    span,
-                    format!(
-                        "a mark must be an integer like 0x10, found {}",
-                        other.type_name()
-                    ),
-                )),
+                other => self.push(
+                    Diagnostic::error(
+                        span,
+                        format!(
+                            "a mark must be an integer like 0x10, found {}",
+                            other.type_name()
+                        ),
+                    )
+                    .maybe_hint(unquote_hint(other)),
+                ),
             }
         }
         out
@@ -909,7 +980,7 @@ impl Walker {
                     value: Value::Table(opts.iter().map(|e| (*e).clone()).collect()),
                 };
                 let n = netem::parse(self, key, &fake)?;
-                Leaf::Kind(QdiscKind::Netem(n.v))
+                Leaf::Kind(QdiscKind::Netem(Box::new(n.v)))
             }
             other => {
                 let hint = match did_you_mean(other, LEAF_KINDS) {
@@ -962,6 +1033,17 @@ impl Walker {
     fn netem(&mut self, key: &Key, node: &Node) -> Option<Sp<crate::model::Netem>> {
         netem::parse(self, key, node)
     }
+}
+
+/// "0x10" in quotes is a string to TOML; say how to write the number.
+fn unquote_hint(v: &Value) -> Option<String> {
+    let Value::String(s) = v else { return None };
+    let t = s.trim();
+    let ok = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()),
+        None => !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()),
+    };
+    ok.then(|| format!("write {t} without quotes"))
 }
 
 /// A key as it must be written inside a TOML header.

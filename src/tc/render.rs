@@ -253,7 +253,9 @@ fn netem_args(n: &Netem) -> Vec<String> {
         n.jitter.unwrap_or(t0).tc_ns(),
         n.delay_correlation.unwrap_or(p0).tc()
     ));
-    if let Some(dist) = &n.distribution {
+    // Uniform jitter is netem's default and has no table file (tc fails on
+    // "distribution uniform": no uniform.dist): it is the absence of a table.
+    if let Some(dist) = n.distribution.as_deref().filter(|d| *d != "uniform") {
         a.push(format!("distribution {dist}"));
     }
     match &n.loss {
@@ -380,8 +382,26 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            qdisc_args(&QdiscKind::Netem(n)),
+            qdisc_args(&QdiscKind::Netem(Box::new(n))),
             "netem delay 40000us 5000us 0% loss random 0.5% 0% duplicate 0% 0% corrupt 0% 0% reorder 0% 0%"
+        );
+    }
+
+    #[test]
+    fn uniform_distribution_is_no_table() {
+        let mut n = Netem {
+            delay: Some(Time(40_000_000)),
+            jitter: Some(Time(10_000_000)),
+            distribution: Some("uniform".into()),
+            ..Default::default()
+        };
+        let args = qdisc_args(&QdiscKind::Netem(Box::new(n.clone())));
+        assert!(!args.contains("distribution"), "{args}");
+        n.distribution = Some("pareto".into());
+        let args = qdisc_args(&QdiscKind::Netem(Box::new(n)));
+        assert!(
+            args.contains("delay 40000us 10000us 0% distribution pareto"),
+            "{args}"
         );
     }
 

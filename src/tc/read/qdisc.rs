@@ -163,7 +163,7 @@ fn options(kind: &str, o: &J) -> Result<QdiscKind> {
             limit: u32_of(o, "limit"),
             quantum: size_of(o, "quantum"),
         }),
-        "netem" => QdiscKind::Netem(netem(o)),
+        "netem" => QdiscKind::Netem(Box::new(netem(o))),
         "ingress" => QdiscKind::Ingress,
         other => QdiscKind::Other {
             kind: other.to_string(),
