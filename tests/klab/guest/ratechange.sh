@@ -69,12 +69,12 @@ rate_change_run() {
   read -r start first <<< "$(awk '$1 >= 0 { print $1, $3; exit }' "$RAW/$n.iv")"
   if awk -v a="$new" -v b="$old" 'BEGIN { exit !(a < b) }'; then lo=$(calc "$new * 0.85"); hi=$(calc "$new * 1.15")
   else lo=$(calc "$old + ($new - $old) / 2"); hi=$(calc "$new * 1.15"); fi
-  # The command's own duration bounds how late the change can land. qosctl reads the live state,
-  # runs one tc -batch and reads back: under TCG every process start costs tens of ms, and a
-  # 1-command apply took 0.78-2.0 s depending on host load (its batch: 60-90 ms). "Within a
-  # second of issuing the command" is therefore not provable under emulation; what is proven is
-  # that the rate is in effect when the command returns (next check). Bounded at 5 s, printed.
-  in_range "$n: the change command returned after (s; TCG, see comment)" "$start" 0 5 s
+  # The command's own duration bounds how late the change can land: the rate must be in effect
+  # within 1 s of issuing the command. qosctl reads the live state, runs one tc -batch and reads
+  # back; under TCG every process start costs tens of ms: a 1-command apply took 0.37-0.41 s
+  # (raw tc class change: 0.11-0.25 s). Before main's 65a290e it took 0.8-3 s. A busy host
+  # slows TCG down several times: see docs/kernel-lab.md.
+  in_range "$n: the change command returned (new rate in effect) after, s" "$start" 0 1.0 s
   in_range "$n: first interval after the change, Mbit/s" "$first" "$lo" "$hi"
   # changed in place: the class's byte counter never goes backwards (delete + re-add restarts it)
   local back
