@@ -1,0 +1,35 @@
+# Every netem field of POLICY.md through qosctl, read back against tc's own rendering of the same
+# parameters; the change drops fields that must not stay behind. (uniform vs normal jitter: its
+# own case, netem-uniform.)
+P1=$POL/netem-1.toml P2=$POL/netem-2.toml
+q_step "check netem-1" 0 check "$P1"
+q_must "apply netem-1" apply "$P1"
+same_qdisc "n1: delay/jitter/corr/normal, loss+corr, corrupt+corr, reorder+corr+gap, limit, ecn" veth0 31: \
+  netem limit 2000 delay 30ms 5ms 25% distribution normal loss random 1% 10% corrupt 0.1% 5% reorder 5% 50% gap 3 ecn
+# POLICY h/k: as model.rs says, the values are what tc calls 1-h / 1-k (loss in bad / good state)
+same_qdisc "n2: pareto, Gilbert-Elliott loss, rate, slot" veth0 32: \
+  netem delay 10ms 2ms distribution pareto loss gemodel 1% 10% 30% 0.1% rate 5mbit slot 1ms 5ms packets 10 bytes 15360
+same_qdisc "n3: paretonormal" veth0 33: netem delay 40ms 10ms distribution paretonormal
+same_qdisc "n5: normal" veth0 35: netem delay 40ms 10ms distribution normal
+# tc 6.1 sends a duplicate correlation only together with another correlation (it forgets to
+# mark the correlation attribute present): the reference names delay correlation 0 to get it
+same_qdisc "dummy0 root: duplicate with correlation" dummy0 root netem delay 10ms 0ms 0% duplicate 5% 10%
+fw_is "fw filters" veth0 "0x31 1:31;0x32 1:32;0x33 1:33;0x35 1:35;"
+converged "netem-1" "$P1"
+
+# traffic: the delay shows in RTT
+if traffic; then base=$(rtt_ms base 30 0.1); note "baseline RTT $base ms"; fi
+marks_reset; mark_icmp 0x31
+if traffic; then
+  r=$(rtt_ms n1 40 0.05)
+  in_range "n1 30ms (normal jitter 5ms): median RTT - baseline, ms (±2)" "$(calc "$r - $base")" 28 32
+fi
+c31=$(qdisc_stat veth0 31: bytes)
+
+q_must "apply netem-2 (change)" apply "$P2"
+same_qdisc "n1 reduced to delay 60ms loss 2%: nothing stale" veth0 31: netem delay 60ms loss 2%
+same_qdisc "n2: random loss, new rate, no slot" veth0 32: netem delay 10ms loss 3% rate 8mbit
+same_qdisc "dummy0: duplicate without correlation" dummy0 root netem delay 10ms duplicate 1%
+note "n1 counter before/after the change: $c31 -> $(qdisc_stat veth0 31: bytes) (ecn true->false cannot be changed in place: a restart is allowed)"
+converged "netem-2" "$P2"
+reset_done "netem" "$P2" veth0 dummy0
