@@ -54,8 +54,19 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
 
+    // A plan of class changes only reads those classes back in the same tc process,
+    // after the changes (see changed_classes).
+    let reread = changed_classes(&plan);
+    let mut batch = commands.clone();
+    if let Some(r) = &reread {
+        batch.extend(
+            r.iter()
+                .map(|(dev, h)| format!("class show dev {dev} classid {h}")),
+        );
+    }
     let started = Instant::now();
-    if let Err(e) = tc.batch(&commands) {
+    let printed = tc.batch_with(&["-d"], &batch);
+    if let Err(e) = &printed {
         let restore = restore(&tc, &desired, &before);
         let mut msg = match (&e.command, e.line) {
             (Some(cmd), Some(line)) => format!(
@@ -83,9 +94,9 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let elapsed = started.elapsed();
 
     // Read back and verify convergence, naming any object and field that differs.
-    let after = match reread_changed_classes(&tc, &plan, &before)? {
-        Some(after) => after,
-        None => read_all(&tc, &desired)?,
+    let after = match (&reread, &printed) {
+        (Some(r), Ok(out)) => patch_classes(&plan, &before, r, out)?,
+        _ => read_all(&tc, &desired)?,
     };
     let rest = make_plan(&desired, &after);
     if !rest.is_empty() {
@@ -189,56 +200,60 @@ pub fn make_plan(desired: &Desired, live: &[DeviceState]) -> Plan {
     }
 }
 
-/// Plans that only change classes (the everyday edit) are verified by re-reading just
-/// those classes, in one `tc -batch` of `class show … classid` lines, patched into the
-/// state read before: the rest was equal then, and an htb class change touches nothing
-/// else. That keeps an edit of one class on a 10,000-class tree close to a no-op's cost.
-/// Any other plan is verified by reading the devices again in full (None).
-fn reread_changed_classes(
-    tc: &Tc,
-    plan: &Plan,
-    before: &[DeviceState],
-) -> Result<Option<Vec<DeviceState>>> {
+/// Plans that only change classes (the everyday edit) are verified by reading just those
+/// classes back, with `class show … classid` lines at the end of the same `tc -batch`, and
+/// patching them into the state read before: the rest was equal then, and an htb class
+/// change touches nothing else. That keeps an edit of one class on a 10,000-class tree
+/// close to a no-op's cost. Any other plan is verified by reading the devices in full (None).
+fn changed_classes(plan: &Plan) -> Option<Vec<(String, crate::model::Handle)>> {
     const MAX: usize = 256;
-    let ops = plan.devices.iter().map(|d| d.ops.len()).sum::<usize>();
-    let only_class_changes = plan.devices.iter().flat_map(|d| &d.ops).all(|op| {
-        matches!(
-            op,
-            Op::Change {
-                obj: Obj::Class(_),
-                ..
-            }
-        )
-    });
-    if !only_class_changes || ops > MAX {
-        return Ok(None);
-    }
-    let mut after = before.to_vec();
-    for (d, state) in plan.devices.iter().zip(after.iter_mut()) {
-        let handles: Vec<_> = d
-            .ops
-            .iter()
-            .filter_map(|op| match op {
+    let mut v = Vec::new();
+    for d in &plan.devices {
+        for op in &d.ops {
+            match op {
                 Op::Change {
                     obj: Obj::Class(c), ..
-                } => Some(c.handle),
-                _ => None,
-            })
-            .collect();
-        if handles.is_empty() {
-            continue;
+                } => v.push((d.device.clone(), c.handle)),
+                _ => return None,
+            }
         }
-        let lines: Vec<String> = handles
-            .iter()
-            .map(|h| format!("class show dev {} classid {h}", d.device))
-            .collect();
-        let out = tc.batch_show(&["-d"], &lines)?;
-        let fresh = read::parse_classes(&out)
-            .with_context(|| format!("reading back the changed classes of {}", d.device))?;
-        state.classes.retain(|c| !handles.contains(&c.handle));
-        state.classes.extend(fresh);
     }
-    Ok(Some(after))
+    (v.len() <= MAX).then_some(v)
+}
+
+/// The pre-apply state with the classes that were read back in place of the old ones.
+fn patch_classes(
+    plan: &Plan,
+    before: &[DeviceState],
+    changed: &[(String, crate::model::Handle)],
+    printed: &str,
+) -> Result<Vec<DeviceState>> {
+    // Text on every iproute2 version (no -j), and each line names its class: the classes
+    // of several devices are told apart by the order they were asked for.
+    let fresh = read::parse_classes(printed).context("reading back the changed classes")?;
+    let mut after = before.to_vec();
+    for (d, state) in plan.devices.iter().zip(after.iter_mut()) {
+        let mine: Vec<_> = changed
+            .iter()
+            .filter(|(dev, _)| *dev == d.device)
+            .map(|(_, h)| *h)
+            .collect();
+        state.classes.retain(|c| !mine.contains(&c.handle));
+    }
+    // Assign each fresh class to the device whose changed handle it is, in batch order.
+    let mut it = changed.iter();
+    for c in fresh {
+        let dev = it
+            .by_ref()
+            .find(|(_, h)| *h == c.handle)
+            .map(|(dev, _)| dev.clone());
+        if let Some(dev) = dev {
+            if let Some(state) = after.iter_mut().find(|s| s.device == dev) {
+                state.classes.push(c);
+            }
+        }
+    }
+    Ok(after)
 }
 
 /// Puts every device back as it was read before the apply, through the same differ.

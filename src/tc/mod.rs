@@ -137,8 +137,18 @@ impl Tc {
     /// Runs all `lines` in one `tc -batch -` process. tc stops at the first failure and
     /// reports its line number; earlier lines have changed the kernel.
     pub fn batch(&self, lines: &[String]) -> std::result::Result<(), BatchError> {
+        self.batch_with(&[], lines).map(|_| ())
+    }
+
+    /// `tc OPTS -batch -`, returning what it printed: the output of any `show` lines
+    /// in the batch (apply reads back what it changed in the same process).
+    pub fn batch_with(
+        &self,
+        opts: &[&str],
+        lines: &[String],
+    ) -> std::result::Result<String, BatchError> {
         if lines.is_empty() {
-            return Ok(());
+            return Ok(String::new());
         }
         let spawn_err = |e: std::io::Error| BatchError {
             line: None,
@@ -148,6 +158,7 @@ impl Tc {
         };
         let mut child = self
             .base()
+            .args(opts)
             .args(["-batch", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -165,7 +176,7 @@ impl Tc {
         let out = child.wait_with_output().map_err(spawn_err)?;
         let _ = writer.join();
         if out.status.success() {
-            return Ok(());
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let line = failed_line(&stderr);
