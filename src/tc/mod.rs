@@ -108,32 +108,6 @@ impl Tc {
             .with_context(|| format!("`{}` printed invalid UTF-8", self.display(args)))
     }
 
-    /// Runs read-only `show` lines in one `tc OPTS -batch -` process and returns stdout.
-    pub fn batch_show(&self, opts: &[&str], lines: &[String]) -> Result<String> {
-        let mut child = self
-            .base()
-            .args(opts)
-            .args(["-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("could not run `{}`", self.display(&["-batch", "-"])))?;
-        let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let out = child.wait_with_output()?;
-        let _ = writer.join();
-        if !out.status.success() {
-            bail!(
-                "`{}` failed: {}",
-                self.display(&["-batch", "-"]),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
     /// Runs all `lines` in one `tc -batch -` process. tc stops at the first failure and
     /// reports its line number; earlier lines have changed the kernel.
     pub fn batch(&self, lines: &[String]) -> std::result::Result<(), BatchError> {
