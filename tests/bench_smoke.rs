@@ -6,22 +6,13 @@
 //! Needs root (bench/run.sh creates its own network namespace and veth pair, and removes
 //! them on exit) and python3 (the generator and the runner).
 
+mod common;
+use common::is_root;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-fn is_root() -> bool {
-    // The effective uid is the second field of `Uid:`.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().nth(1).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
 
 fn have(cmd: &str) -> bool {
     Command::new("sh")

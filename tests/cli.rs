@@ -2,6 +2,8 @@
 //! real captures of the differ's golden cases (tests/fixtures/plan/CASE/live/a0/…).
 //! Behaviour on a real kernel is tested in tests/kernel.rs; this covers the contract.
 
+mod common;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
@@ -155,10 +157,7 @@ fn tc_failure_shows_the_command_and_exits_1() {
     let tc = fake_tc(dir.path(), &c.join("live/a0"), 2);
     // Not root: the capability check would stop us first. The fake tc is only for
     // error paths; as root, the failing batch is shown with its line.
-    let is_root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let is_root = common::is_root();
     let assert = qosctl()
         .arg("--tc")
         .arg(&tc)

@@ -6,23 +6,15 @@
 //! This machine's kernel has htb, pfifo, bfifo and tbf, so these tests use those leaves;
 //! netem, fw, fq_codel, cake and sfq are proven by the kernel-lab tier.
 
+mod common;
+use common::is_root;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|v| v.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false)
-}
 
 macro_rules! need_root {
     () => {

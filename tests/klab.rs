@@ -6,16 +6,11 @@
 //! `QOSCTL_KLAB=1 cargo test --test klab -- --nocapture`. CI calls `tests/klab/run-tier.sh`
 //! directly. Skips (with a message) without root or without qemu-system-x86_64.
 
+mod common;
+use common::is_root;
+
 use std::path::Path;
 use std::process::Command;
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
 
 #[test]
 fn kernel_lab_tier() {

@@ -1,6 +1,9 @@
 //! Golden tests of the tc reader: real `tc` output (tests/fixtures/tc, see its README for
 //! the command behind each file) → the model, with concrete values asserted.
 
+mod common;
+use common::is_root;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -743,14 +746,6 @@ fn bad_input_is_an_error_not_a_panic() {
 }
 
 // ---- a real kernel --------------------------------------------------------------------------
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
 
 /// A private network namespace, deleted on drop (also when the test panics).
 struct Netns(String);

@@ -1,6 +1,9 @@
 //! `qosctl show`, end to end: the real binary against a fake `tc` that replays captured
 //! output (tests/fixtures/tc), and against a real kernel in a private namespace (root only).
 
+mod common;
+use common::is_root;
+
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;
@@ -311,14 +314,6 @@ fn policy_names_and_rates_beside_live_ones() {
 }
 
 // ---- a real kernel --------------------------------------------------------------------------
-
-fn is_root() -> bool {
-    Std::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
 
 struct Netns(String);
 
