@@ -23,7 +23,8 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
         let live = read_all(&tc, &desired)?;
         let plan = make_plan(&desired, &live);
         if args.json {
-            serde_json::to_writer_pretty(&mut out, &PlanJson::new(&plan))?;
+            let commands = plan.commands();
+            serde_json::to_writer_pretty(&mut out, &PlanJson::new(&plan, &commands))?;
             writeln!(out)?;
         } else {
             write!(out, "{}", plan::render_human(&plan))?;
@@ -37,19 +38,18 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let before = read_all(&tc, &desired)?;
     let plan = make_plan(&desired, &before);
     let commands = plan.commands();
-    let human = plan::render_human(&plan);
 
     if plan.is_empty() {
         if args.json {
             let j = ApplyJson {
-                plan: PlanJson::new(&plan),
+                plan: PlanJson::new(&plan, &commands),
                 applied: 0,
                 verified: true,
             };
             serde_json::to_writer_pretty(&mut out, &j)?;
             writeln!(out)?;
         } else {
-            write!(out, "{human}")?;
+            write!(out, "{}", plan::render_human(&plan))?;
         }
         return Ok(Exit::Ok);
     }
@@ -109,14 +109,14 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
 
     if args.json {
         let j = ApplyJson {
-            plan: PlanJson::new(&plan),
+            plan: PlanJson::new(&plan, &commands),
             applied: commands.len(),
             verified: true,
         };
         serde_json::to_writer_pretty(&mut out, &j)?;
         writeln!(out)?;
     } else {
-        write!(out, "{human}")?;
+        write!(out, "{}", plan::render_human(&plan))?;
         writeln!(
             out,
             "Applied {} command{} in one tc -batch ({:.1} ms); read back: in sync.",
@@ -380,16 +380,17 @@ pub struct PlanJson<'a> {
     pub summary: plan::Summary,
     pub devices: &'a [DevicePlan],
     /// The `tc -batch` lines, in order: what apply runs.
-    pub commands: Vec<String>,
+    pub commands: &'a [String],
 }
 
 impl<'a> PlanJson<'a> {
-    pub fn new(plan: &'a Plan) -> Self {
+    /// `commands` is `plan.commands()`, rendered once by the caller.
+    pub fn new(plan: &'a Plan, commands: &'a [String]) -> Self {
         PlanJson {
             in_sync: plan.is_empty(),
             summary: plan.summary(),
             devices: &plan.devices,
-            commands: plan.commands(),
+            commands,
         }
     }
 }
