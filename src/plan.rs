@@ -549,14 +549,8 @@ fn diff_qdisc_into(d: &Qdisc, l: &Qdisc, now: &mut Vec<Op>, later: &mut Vec<Op>)
             reason: Some(reason),
         });
     } else {
-        let mut sent = d.clone();
-        // fq_codel refuses a change that carries `flows` at all (EINVAL), even the same
-        // value: the flow table is sized once. Unchanged here, so leave it out.
-        if let QdiscKind::FqCodel(f) = &mut sent.kind {
-            f.flows = None;
-        }
         later.push(Op::Change {
-            obj: Obj::Qdisc(sent),
+            obj: Obj::Qdisc(d.clone()),
             fields,
         });
     }

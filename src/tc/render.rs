@@ -18,11 +18,20 @@ pub fn qdisc_add(dev: &str, q: &Qdisc) -> String {
 
 /// In place: same handle, same kind (tc keeps queue and counters).
 pub fn qdisc_change(dev: &str, q: &Qdisc) -> String {
+    let args = match &q.kind {
+        // fq_codel refuses a change that carries `flows` at all (EINVAL), even the same
+        // value: the flow table is sized once. The planner re-creates it for a new value.
+        QdiscKind::FqCodel(f) if f.flows.is_some() => {
+            qdisc_args(&QdiscKind::FqCodel(crate::model::FqCodel {
+                flows: None,
+                ..f.clone()
+            }))
+        }
+        k => qdisc_args(k),
+    };
     format!(
-        "qdisc change dev {dev} {} handle {} {}",
-        q.parent,
-        q.handle,
-        qdisc_args(&q.kind)
+        "qdisc change dev {dev} {} handle {} {args}",
+        q.parent, q.handle
     )
 }
 
