@@ -193,7 +193,14 @@ impl Lab {
             .stderr(Stdio::null())
             .spawn()
             .expect("iperf3 server (apt-get install iperf3)");
-        std::thread::sleep(Duration::from_millis(300));
+        // Wait until the server listens (a fixed sleep is too short on a busy machine).
+        for _ in 0..100 {
+            let ss = sh(&["ip", "netns", "exec", &self.peer, "ss", "-Hltn"]);
+            if String::from_utf8_lossy(&ss.stdout).contains(&format!(":{port} ")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let client = Command::new("ip")
             .args([
                 "netns",
@@ -348,7 +355,9 @@ fn one_rate_change_is_one_class_change_and_counters_survive_traffic() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     // Traffic through the default class (bulk, 1:30) while its rate changes.
-    let _flow = lab.udp_flow(4, 4);
+    // The flow outlasts the test (it is killed when `_flow` drops): on a busy machine the
+    // steps below can take seconds, and a flow that ended early would read as a stall.
+    let _flow = lab.udp_flow(4, 20);
     std::thread::sleep(Duration::from_millis(1500));
     let before = lab.class_bytes("1:30");
     assert!(before > 0, "no traffic reached class 1:30");
