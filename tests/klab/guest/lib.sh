@@ -101,17 +101,17 @@ fw_filters() {
 }
 # has LABEL TEXT WORDS...: TEXT contains each of WORDS (space-separated token sequences).
 has() {
-  local l=$1 t=" $2 " w miss=
+  local l=$1 s=$2 t=" $2 " w miss=
   shift 2
   for w in "$@"; do case $t in *" $w "*) ;; *) miss+="'$w' " ;; esac; done
-  if [ -z "$miss" ]; then pass "$l" "$2"; else fail "$l" "missing $miss in: $2"; fi
+  if [ -z "$miss" ]; then pass "$l" "$s"; else fail "$l" "missing $miss in: $s"; fi
 }
 # lacks LABEL TEXT WORDS...: TEXT contains none of WORDS.
 lacks() {
-  local l=$1 t=" $2 " w bad=
+  local l=$1 s=$2 t=" $2 " w bad=
   shift 2
   for w in "$@"; do case $t in *" $w "*) bad+="'$w' " ;; esac; done
-  if [ -z "$bad" ]; then pass "$l" "none of $* in: $2"; else fail "$l" "unexpected $bad in: $2"; fi
+  if [ -z "$bad" ]; then pass "$l" "none of $* in: $s"; else fail "$l" "unexpected $bad in: $s"; fi
 }
 # root_kind DEV [NS]: the kind of the root qdisc ("noqueue" when nothing is configured on a veth).
 root_kind() {
@@ -176,6 +176,23 @@ ping_times() {
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # rtt_ms NAME [COUNT] [INTERVAL]: median ping RTT in ms (median: TCG adds rare multi-ms stalls).
 rtt_ms() { ping_times "$1" "${2:-30}" "${3:-0.1}"; median "$RAW/$1.rtt"; }
+# jitter_delay LABEL NAME BASE_MS WANT_MS JITTER_MS [CORR]: the median of the RTTs in $RAW/NAME.rtt
+# (from ping_times) minus BASE_MS is WANT_MS within ±(2 ms + 3 standard errors of that median).
+# 2 ms is the tolerance of every delay check (TCG noise; each netem timer fires 0.3-0.5 ms late
+# under TCG). The standard error of a median of n RTTs whose delay is spread by JITTER_MS is
+# 1.2533·σ/√n for a normal σ = JITTER_MS, and less for uniform jitter (JITTER_MS/√n), so this
+# bound holds for both. netem's delay correlation CORR (a fraction) makes successive delays
+# alike: n is replaced by n·(1-CORR)/(1+CORR). Without this term a ±2 ms bound on 39 RTTs with
+# 5 ms normal jitter (standard error ~1 ms) failed about one run in twenty.
+jitter_delay() {
+  local f=$RAW/$2.rtt n r tol
+  n=$(grep -c . "$f"); r=$(median "$f")
+  tol=$(awk -v n="$n" -v j="$5" -v c="${6:-0}" \
+    'BEGIN { ne = n * (1 - c) / (1 + c); printf "%.2f", 2 + 3 * 1.2533 * j / sqrt(ne) }')
+  note "$2: $n RTTs, median $r ms, baseline $3 ms, tolerance ±$tol ms"
+  in_range "$1: median RTT - baseline, ms (±$tol: 2 ms + 3 standard errors of the median of $n)" \
+    "$(calc "$r - $3")" "$(calc "$4 - $tol")" "$(calc "$4 + $tol")"
+}
 # ping_loss NAME COUNT INTERVAL: prints "SENT RECEIVED".
 ping_loss() {
   ping -c "$2" -i "$3" -W 1 -q $PEER > "$RAW/$1.txt" 2>&1

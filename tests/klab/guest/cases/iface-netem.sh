@@ -1,5 +1,5 @@
 # Interface-level netem without classes (the test-range case) through qosctl, with traffic:
-# the delay shows in ping RTT, the loss on 2,000 pings is inside its 99.9 % binomial bound.
+# the delay shows in ping RTT, the loss on 2,000 pings is inside its 99.99 % binomial bound.
 P1=$POL/iface-netem-1.toml P2=$POL/iface-netem-2.toml
 if traffic; then base=$(rtt_ms base 30 0.1); note "baseline RTT $base ms"; fi
 q_step "check iface-netem-1" 0 check "$P1"
@@ -12,9 +12,9 @@ loss_check() {  # loss_check LABEL P_PERCENT
   local sent recv lost lo hi
   read -r sent recv <<< "$(ping_loss "$1" 2000 0.005)"
   lost=$((sent - recv))
-  read -r lo hi <<< "$(binom_bounds "$sent" "$(calc "$2 / 100")" 0.999)"
-  note "$1: $sent sent, $lost lost ($(calc "$lost * 100 / $sent") %), 99.9 % binomial bound for p=$2 %: [$lo, $hi]"
-  in_range "$1: lost of $sent pings within the 99.9 % binomial bound of $2 %" "$lost" "$lo" "$hi"
+  read -r lo hi <<< "$(binom_bounds "$sent" "$(calc "$2 / 100")" 0.9999)"
+  note "$1: $sent sent, $lost lost ($(calc "$lost * 100 / $sent") %), 99.99 % binomial bound for p=$2 %: [$lo, $hi]"
+  in_range "$1: lost of $sent pings within the 99.99 % binomial bound of $2 %" "$lost" "$lo" "$hi"
 }
 if traffic; then
   r=$(rtt_ms d50 30 0.1)
