@@ -15,7 +15,8 @@ use crate::tc::{read, Tc};
 use crate::Exit;
 
 pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
-    let desired = crate::policy::load(&args.policy)?;
+    let (desired, warnings) = crate::policy::load_with_warnings(&args.policy)?;
+    eprint!("{warnings}");
     let tc = Tc::locate(global)?;
     let mut out = std::io::stdout().lock();
 
@@ -150,6 +151,13 @@ fn kernel_hint(stderr: &str, command: &str) -> Option<String> {
         return Some(format!(
             "this kernel has no {kind} qdisc: load it (modprobe sch_{kind}) or choose another leaf"
         ));
+    }
+    if stderr.contains("cannot mix duplicating netems") {
+        return Some(
+            "this kernel refuses a netem with duplicate next to other netems on one interface: \
+             put the duplicating netem on an interface of its own, or drop duplicate"
+                .to_string(),
+        );
     }
     if stderr.contains("TC classifier not found") {
         let kind = if command.contains(" fw") {
@@ -447,4 +455,44 @@ pub fn lock(global: &Global) -> Result<File> {
         }
     }
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_hint;
+
+    // The messages are what tc printed: the first two on this machine's kernel (no netem, no
+    // cls_fw), the third in the kernel lab (Debian 6.1.192).
+    #[test]
+    fn kernel_messages_get_a_hint_that_names_the_fix() {
+        let h = kernel_hint(
+            "Error: Specified qdisc kind is unknown.\n",
+            "qdisc add dev a0 parent 1:10 handle 10: netem delay 10000us",
+        );
+        assert_eq!(
+            h.as_deref(),
+            Some("this kernel has no netem qdisc: load it (modprobe sch_netem) or choose another leaf")
+        );
+        let h = kernel_hint(
+            "Error: TC classifier not found.\nWe have an error talking to the kernel\n",
+            "filter replace dev a0 parent 1: protocol all prio 1 handle 0x10 fw classid 1:10",
+        );
+        assert_eq!(
+            h.as_deref(),
+            Some("this kernel has no fw classifier: load it (modprobe cls_fw); marks need cls_fw")
+        );
+        let h = kernel_hint(
+            "Error: netem: cannot mix duplicating netems with other netems in tree.\n",
+            "qdisc change dev veth0 parent 1:32 handle 32: netem delay 10000us duplicate 1% 0%",
+        )
+        .expect("a hint");
+        assert!(
+            h.contains("put the duplicating netem on an interface of its own"),
+            "{h}"
+        );
+        assert_eq!(
+            kernel_hint("RTNETLINK answers: File exists\n", "qdisc add"),
+            None
+        );
+    }
 }

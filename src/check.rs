@@ -38,6 +38,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
         out.write_all(render_tree(&checked).as_bytes())?;
     }
     out.flush()?;
+    eprint!("{}", checked.render_warnings());
     let notes = probe_notes(&checked);
     if !notes.is_empty() {
         eprint!("{notes}");

@@ -477,6 +477,8 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
         })
     };
 
+    duplicating_netem_warnings(iface, &flat, diags);
+
     // The model.
     let st = &mut ri.state;
     st.qdiscs.reserve(n + 1);
@@ -843,4 +845,53 @@ fn resolve_default(iface: &Interface, flat: &[Flat], diags: &mut Vec<Diagnostic>
         return None;
     }
     Some(i)
+}
+
+/// Linux refuses a netem that duplicates packets in a tree that holds other netems ("netem:
+/// cannot mix duplicating netems with other netems in tree", measured on 6.1.192; the rule came
+/// with the 2025 stable updates, so older kernels accept it). A warning, not an error: the
+/// policy is valid and an older kernel applies it.
+fn duplicating_netem_warnings(iface: &Interface, flat: &[Flat], diags: &mut Vec<Diagnostic>) {
+    let is_netem = |l: &Option<&schema::Sp<Leaf>>| {
+        matches!(
+            l,
+            Some(schema::Sp {
+                v: Leaf::Kind(QdiscKind::Netem(_)),
+                ..
+            })
+        )
+    };
+    let leaves: Vec<&Flat> = flat
+        .iter()
+        .filter(|f| f.children.is_empty())
+        .filter(|f| {
+            f.c.netem.is_some()
+                || (f.c.leaf.is_none() && is_netem(&iface.leaf.as_ref()))
+                || is_netem(&f.c.leaf.as_deref())
+        })
+        .collect();
+    if leaves.len() < 2 {
+        return;
+    }
+    for f in &leaves {
+        let Some(nm) = &f.c.netem else { continue };
+        if nm.v.duplicate.is_none_or(|p| p.kernel() == 0) {
+            continue;
+        }
+        diags.push(
+            Diagnostic::warning(
+                nm.span.clone(),
+                format!(
+                    "class \"{}\" duplicates packets, and interface \"{}\" has {} other netem{}: \
+                     current Linux kernels refuse that (\"netem: cannot mix duplicating netems \
+                     with other netems in tree\")",
+                    f.c.path,
+                    iface.alias,
+                    leaves.len() - 1,
+                    if leaves.len() == 2 { "" } else { "s" }
+                ),
+            )
+            .hint("put the duplicating netem on an interface of its own, or drop duplicate here"),
+        );
+    }
 }

@@ -817,6 +817,78 @@ fn netem_presets_are_overridable() {
     }
 }
 
+/// A duplicating netem next to other netems on one interface: current kernels refuse the
+/// tree (measured on 6.1.192: "netem: cannot mix duplicating netems with other netems in
+/// tree"), older ones accept it. `check` warns, with the place and the fix, and still passes.
+#[test]
+fn duplicating_netem_next_to_other_netems_is_a_warning() {
+    let src = "[interfaces.wan]\nrate = \"20mbit\"\ndefault = \"a\"\n\
+               [interfaces.wan.classes.a]\nrate = \"5mbit\"\nnetem = { delay = \"10ms\", duplicate = \"1%\" }\n\
+               [interfaces.wan.classes.b]\nrate = \"5mbit\"\nnetem = { delay = \"20ms\" }\n\
+               [interfaces.wan.classes.c]\nrate = \"5mbit\"\n";
+    let c = policy::check_str("p.toml", src);
+    assert!(!c.has_errors(), "{}", c.render());
+    assert_eq!(errors(src), ["6:9: class \"a\" duplicates packets, and interface \"wan\" has 1 other netem: \
+         current Linux kernels refuse that (\"netem: cannot mix duplicating netems with other netems in tree\")"]);
+    assert_eq!(
+        hints(src)[0].as_deref(),
+        Some("put the duplicating netem on an interface of its own, or drop duplicate here")
+    );
+    // An interface-wide netem leaf counts as a netem on every leaf that sets no leaf itself.
+    let wide = src
+        .replace("netem = { delay = \"20ms\" }\n", "")
+        .replace("default = \"a\"\n", "default = \"a\"\nleaf = \"netem\"\n");
+    assert_eq!(errors(&wide).len(), 1, "{wide}");
+    assert!(
+        errors(&wide)[0].contains("has 2 other netems"),
+        "{:?}",
+        errors(&wide)
+    );
+    // Alone on its interface, or duplicate 0 %, or no other netem: nothing to say.
+    for quiet in [
+        src.replace("netem = { delay = \"20ms\" }\n", ""),
+        src.replace("duplicate = \"1%\"", "duplicate = \"0%\""),
+        "[interfaces.a]\nnetem = { delay = \"10ms\", duplicate = \"1%\" }\n\
+         [interfaces.b]\nnetem = { delay = \"10ms\" }\n"
+            .to_string(),
+    ] {
+        assert_eq!(errors(&quiet), Vec::<String>::new(), "{quiet}");
+    }
+
+    // Through the binary: the tree on stdout, the warning on stderr, exit 0; -q says nothing.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("dup.toml");
+    std::fs::write(&p, src).expect("write");
+    let out = qosctl().arg("check").arg(&p).output().expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "{}:6:9: warning: class \"a\" duplicates packets",
+            p.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("= help: put the duplicating netem")
+            || stderr.contains("put the duplicating netem"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wan"));
+    let out = qosctl()
+        .args(["check", "-q"])
+        .arg(&p)
+        .output()
+        .expect("runs");
+    assert_eq!((out.status.code(), out.stderr.len()), (Some(0), 0));
+    // `load_with_warnings` (what apply uses) hands the same warning over.
+    let (_, warnings) = policy::load_with_warnings(&p).expect("valid");
+    assert!(
+        warnings.contains("warning: class \"a\" duplicates packets"),
+        "{warnings}"
+    );
+}
+
 #[test]
 fn all_errors_of_a_file_in_one_run_through_the_binary() {
     let dir = tempfile::tempdir().expect("tempdir");

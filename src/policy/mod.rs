@@ -47,6 +47,16 @@ impl Checked {
     pub fn desired(&self) -> Desired {
         self.resolved.desired()
     }
+    /// Only the warnings, rendered like `render` (empty when there are none).
+    pub fn render_warnings(&self) -> String {
+        let warnings: Vec<Diagnostic> = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .cloned()
+            .collect();
+        Source::new(self.name.clone(), &self.text).render_all(&warnings)
+    }
 }
 
 /// Checks policy text. `name` is what the diagnostics call the file.
@@ -121,6 +131,12 @@ pub fn check_file(path: &Path) -> Result<Checked> {
 /// Parses, validates and resolves a policy file. The error lists every problem found,
 /// each with file:line:col, the offending line and a caret.
 pub fn load(path: &Path) -> Result<Desired> {
+    load_with_warnings(path).map(|(desired, _)| desired)
+}
+
+/// As `load`, and the policy's warnings rendered (empty when there are none), for commands
+/// that change the kernel to show before they do.
+pub fn load_with_warnings(path: &Path) -> Result<(Desired, String)> {
     let checked = check_file(path)?;
     if checked.has_errors() {
         let n = checked.error_count();
@@ -131,5 +147,6 @@ pub fn load(path: &Path) -> Result<Desired> {
             checked.render().trim_end()
         ));
     }
-    Ok(checked.resolved.into_desired())
+    let warnings = checked.render_warnings();
+    Ok((checked.resolved.into_desired(), warnings))
 }
