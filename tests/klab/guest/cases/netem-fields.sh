@@ -33,4 +33,18 @@ same_qdisc "n2: random loss, new rate, no slot" veth0 32: netem delay 10ms loss 
 same_qdisc "dummy0: duplicate without correlation" dummy0 root netem delay 10ms duplicate 1%
 note "n1 counter before/after the change: $c31 -> $(qdisc_stat veth0 31: bytes) (ecn true->false cannot be changed in place: a restart is allowed)"
 converged "netem-2" "$P2"
+
+# A duplicating netem next to other netems: current kernels refuse the tree. check warns; apply
+# fails, says why and how to fix it, and leaves veth0 exactly as it was, although the batch had
+# already changed n1's rate (20 -> 30mbit) before the kernel refused the netem.
+P3=$POL/netem-3-dupmix.toml
+q_step "check netem-3-dupmix: valid, with a warning (exit 0)" 0 check "$P3"
+has "check warns about the duplicating netem" "$(grep -m1 'warning:' "$QOUT")" 'class "n2" duplicates packets,'
+state() { tc -d qdisc show dev veth0; tc -d class show dev veth0; fw_filters veth0; }
+before=$(state)
+q_step "apply netem-3-dupmix: refused by the kernel (exit 1)" 1 apply "$P3"
+has "apply shows the kernel's refusal and the fix" "$(tr '\n' ' ' < "$QOUT")" \
+  'cannot mix duplicating netems' 'this kernel refuses a netem with duplicate' 'nothing was changed:'
+eq "veth0 exactly as before the refused apply (n1 back at 20mbit)" "$(state)" "$before"
+in_sync "netem-2 still in sync after the refused apply" "$P2"
 reset_done "netem" "$P2" veth0 dummy0
