@@ -269,6 +269,23 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
                 .hint("set leaf on an interface with classes"),
             );
         }
+        for (name, b) in [("burst", &iface.burst), ("cburst", &iface.cburst)] {
+            if let Some(b) = b {
+                diags.push(
+                    Diagnostic::error(
+                        b.span.clone(),
+                        format!(
+                            "interface \"{alias}\" has no classes: {name} belongs to the root class of an interface with classes"
+                        ),
+                    )
+                    .hint(if iface.netem.is_some() {
+                        "remove it; netem's own rate has no burst"
+                    } else {
+                        "remove it, or add classes"
+                    }),
+                );
+            }
+        }
         return ri;
     }
 
@@ -500,8 +517,8 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
         parent: None,
         rate: root_rate,
         ceil: root_rate,
-        burst: None,
-        cburst: None,
+        burst: iface.burst.as_ref().map(|b| b.v),
+        cburst: iface.cburst.as_ref().map(|b| b.v),
         prio: None,
         quantum: None,
         rates_from_text: false,

@@ -401,6 +401,77 @@ fn one_rate_change_is_one_class_change_and_counters_survive_traffic() {
         .contains("rate 25Mbit"));
 }
 
+/// burst and cburst at interface level set the root class 1:1 (under virtualisation and at
+/// high rates, htb's default one-MTU burst on the root can keep children below their ceil).
+#[test]
+fn interface_burst_sets_the_root_class_and_changes_in_place() {
+    need_root!();
+    let lab = Lab::new();
+    let with = |b: &str| {
+        BASE.replace(
+            "rate = \"100mbit\"\n",
+            &format!("rate = \"100mbit\"\nburst = \"{b}\"\ncburst = \"{b}\"\n"),
+        )
+    };
+    let p = lab.write("burst.toml", &with("64KiB"));
+    let (o, batch) = lab.apply(&p);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        batch.iter().any(
+            |l| l.starts_with("class add dev a0 parent 1: classid 1:1 htb")
+                && l.contains(" burst 65536 cburst 65536")
+        ),
+        "{batch:?}"
+    );
+    // The kernel keeps bursts as time ticks: 64 KiB reads back as 65512b here.
+    let bursts = |text: &str| -> Vec<u64> {
+        let w: Vec<&str> = text.split_whitespace().collect();
+        w.windows(2)
+            .filter(|p| p[0] == "burst" || p[0] == "cburst")
+            .map(|p| {
+                let v = p[1].trim_end_matches('b');
+                let (n, mul) = match v.strip_suffix('K') {
+                    Some(n) => (n, 1024),
+                    None => v.strip_suffix('M').map_or((v, 1), |n| (n, 1024 * 1024)),
+                };
+                n.parse::<u64>().expect(p[1]) * mul
+            })
+            .collect()
+    };
+    let near =
+        |v: &[u64], want: u64| v.len() == 2 && v.iter().all(|&b| b.abs_diff(want) <= want / 100);
+    let root = lab.tc(&["class", "show", "dev", "a0", "classid", "1:1"]);
+    assert!(near(&bursts(&root), 65536), "{root}");
+    // Read back in ticks, the burst compares equal: nothing pending.
+    let dry = lab.qosctl(&[
+        "apply",
+        "--dry-run",
+        "--detailed-exitcode",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(dry.status.code(), Some(0), "{}", stdout(&dry));
+
+    // A new burst is one class change of 1:1; the children are untouched.
+    let p2 = lab.write("burst2.toml", &with("128KiB"));
+    let (o, batch) = lab.apply(&p2);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(batch.len(), 1, "{batch:?}");
+    assert!(
+        batch[0].starts_with("class change dev a0 parent 1: classid 1:1 htb")
+            && batch[0].contains(" burst 131072 cburst 131072"),
+        "{batch:?}"
+    );
+    let root = lab.tc(&["class", "show", "dev", "a0", "classid", "1:1"]);
+    assert!(near(&bursts(&root), 131072), "{root}");
+    let dry = lab.qosctl(&[
+        "apply",
+        "--dry-run",
+        "--detailed-exitcode",
+        p2.to_str().unwrap(),
+    ]);
+    assert_eq!(dry.status.code(), Some(0), "{}", stdout(&dry));
+}
+
 fn many_classes(n: usize) -> String {
     let mut s = String::from(
         "[interfaces.lab]\ndevice = \"a0\"\nrate = \"1gbit\"\ndefault = \"c0\"\nleaf = \"pfifo\"\n",

@@ -1117,6 +1117,45 @@ fn three_level_percentage_chain_with_clamps() {
     assert_eq!(other.split_whitespace().nth(2), Some("20mbit"));
 }
 
+/// burst and cburst at interface level belong to the root class 1:1; an interface without
+/// classes has no class to carry them.
+#[test]
+fn interface_burst_is_the_root_class_burst() {
+    let src = "[interfaces.wan]\nrate = \"20mbit\"\nburst = \"32KiB\"\ncburst = \"16kB\"\ndefault = \"a\"\n\
+               [interfaces.wan.classes.a]\nrate = \"5mbit\"\n";
+    let c = policy::check_str("p.toml", src);
+    assert!(!c.has_errors(), "{}", c.render());
+    let root = &c.desired().devices[0].state.classes[0];
+    assert_eq!(root.handle, Handle::new(1, 1));
+    assert_eq!(
+        (root.burst, root.cburst),
+        (Some(Size(32_768)), Some(Size(16_000)))
+    );
+    // Without the keys, tc computes the root's burst as before.
+    let plain = src.replace("burst = \"32KiB\"\ncburst = \"16kB\"\n", "");
+    let c = policy::check_str("p.toml", &plain);
+    let root = &c.desired().devices[0].state.classes[0];
+    assert_eq!((root.burst, root.cburst), (None, None));
+
+    let src = "[interfaces.t]\nburst = \"32KiB\"\nnetem = { delay = \"1ms\" }\n\
+               [interfaces.u]\ncburst = \"8KiB\"\n[interfaces.v]\nburst = \"8 parsecs\"\n";
+    assert_eq!(
+        errors(src),
+        [
+            "2:9: interface \"t\" has no classes: burst belongs to the root class of an interface with classes",
+            "5:10: interface \"u\" has no classes: cburst belongs to the root class of an interface with classes",
+            "7:9: unknown size unit \"parsecs\" in \"8 parsecs\"",
+        ]
+    );
+    assert_eq!(
+        hints(src)[..2],
+        [
+            Some("remove it; netem's own rate has no burst".to_string()),
+            Some("remove it, or add classes".to_string())
+        ]
+    );
+}
+
 #[test]
 fn resolved_model_shape() {
     let c = policy::check_str(

@@ -38,6 +38,9 @@ pub struct Interface {
     pub default: Option<Sp<String>>,
     pub leaf: Option<Sp<Leaf>>,
     pub netem: Option<Sp<crate::model::Netem>>,
+    /// burst and cburst of the root class `1:1`, which carries the interface rate.
+    pub burst: Option<Sp<Size>>,
+    pub cburst: Option<Sp<Size>>,
     pub classes: Vec<Class>,
     /// `rate` was written but did not parse: the classes' rates are not checked against
     /// it (that would only repeat the one error).
@@ -105,7 +108,7 @@ impl Leaf {
 pub const LEAF_KINDS: &[&str] = &["fq_codel", "pfifo", "bfifo", "tbf", "cake", "sfq", "netem"];
 const TOP_KEYS: &[&str] = &["interfaces"];
 const IFACE_KEYS: &[&str] = &[
-    "device", "rate", "default", "leaf", "netem", "classes", "ingress",
+    "device", "rate", "burst", "cburst", "default", "leaf", "netem", "classes", "ingress",
 ];
 const CLASS_KEYS: &[&str] = &[
     "rate", "ceil", "burst", "cburst", "prio", "quantum", "id", "marks", "leaf", "netem",
@@ -531,6 +534,8 @@ impl Walker {
             default: None,
             leaf: None,
             netem: None,
+            burst: None,
+            cburst: None,
             classes: Vec::new(),
             rate_invalid: false,
         };
@@ -566,6 +571,8 @@ impl Walker {
                 }
                 "leaf" => iface.leaf = self.leaf(k, n),
                 "netem" => iface.netem = self.netem(k, n),
+                "burst" => iface.burst = self.size(k, n).map(|v| Sp { span: at(k, n), v }),
+                "cburst" => iface.cburst = self.size(k, n).map(|v| Sp { span: at(k, n), v }),
                 "classes" => classes = Some((k, n)),
                 "ingress" => self.push(
                     Diagnostic::error(k.span.clone(), "\"ingress\" is not supported yet")
