@@ -309,6 +309,25 @@ pub struct Class {
     pub stats: Option<Stats>,
 }
 
+impl Class {
+    /// A class with its place and rates; every optional knob unset (not managed).
+    pub fn new(handle: Handle, parent: Option<Handle>, rate: Rate, ceil: Rate) -> Class {
+        Class {
+            handle,
+            parent,
+            rate,
+            ceil,
+            burst: None,
+            cburst: None,
+            prio: None,
+            quantum: None,
+            rates_from_text: false,
+            name: None,
+            stats: None,
+        }
+    }
+}
+
 /// A classifier attached to a qdisc (`parent`), steering into `classid`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Filter {

@@ -494,8 +494,6 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
         })
     };
 
-    duplicating_netem_warnings(iface, &flat, diags);
-
     // The model.
     let st = &mut ri.state;
     st.qdiscs.reserve(n + 1);
@@ -513,17 +511,10 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
     });
     let root_handle = Handle::new(1, 1);
     st.classes.push(Class {
-        handle: root_handle,
-        parent: None,
-        rate: root_rate,
-        ceil: root_rate,
         burst: iface.burst.as_ref().map(|b| b.v),
         cburst: iface.cburst.as_ref().map(|b| b.v),
-        prio: None,
-        quantum: None,
-        rates_from_text: false,
         name: Some(alias.clone()),
-        stats: None,
+        ..Class::new(root_handle, None, root_rate, root_rate)
     });
     for i in 0..n {
         let f = &flat[i];
@@ -539,17 +530,12 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             ceil[i].unwrap_or(Rate::from_bits(8)),
         );
         st.classes.push(Class {
-            handle,
-            parent: Some(parent),
-            rate: r,
-            ceil: c,
             burst: f.c.burst,
             cburst: f.c.cburst,
             prio: f.c.prio.as_ref().map(|p| p.v),
             quantum: f.c.quantum,
-            rates_from_text: false,
             name: Some(name.clone()),
-            stats: None,
+            ..Class::new(handle, Some(parent), r, c)
         });
         let leaf = leaf_of(i, diags);
         if let Some(leaf) = &leaf {
@@ -588,6 +574,7 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
             minor_source: source,
         });
     }
+    duplicating_netem_warnings(iface, &flat, &ri.state, diags);
     ri
 }
 
@@ -868,29 +855,21 @@ fn resolve_default(iface: &Interface, flat: &[Flat], diags: &mut Vec<Diagnostic>
 /// cannot mix duplicating netems with other netems in tree", measured on 6.1.192; the rule came
 /// with the 2025 stable updates, so older kernels accept it). A warning, not an error: the
 /// policy is valid and an older kernel applies it.
-fn duplicating_netem_warnings(iface: &Interface, flat: &[Flat], diags: &mut Vec<Diagnostic>) {
-    let is_netem = |l: &Option<&schema::Sp<Leaf>>| {
-        matches!(
-            l,
-            Some(schema::Sp {
-                v: Leaf::Kind(QdiscKind::Netem(_)),
-                ..
-            })
-        )
-    };
-    let leaves: Vec<&Flat> = flat
+fn duplicating_netem_warnings(
+    iface: &Interface,
+    flat: &[Flat],
+    tree: &DeviceState,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let netems = tree
+        .qdiscs
         .iter()
-        .filter(|f| f.children.is_empty())
-        .filter(|f| {
-            f.c.netem.is_some()
-                || (f.c.leaf.is_none() && is_netem(&iface.leaf.as_ref()))
-                || is_netem(&f.c.leaf.as_deref())
-        })
-        .collect();
-    if leaves.len() < 2 {
+        .filter(|q| matches!(q.kind, QdiscKind::Netem(_)))
+        .count();
+    if netems < 2 {
         return;
     }
-    for f in &leaves {
+    for f in flat.iter().filter(|f| f.children.is_empty()) {
         let Some(nm) = &f.c.netem else { continue };
         if nm.v.duplicate.is_none_or(|p| p.kernel() == 0) {
             continue;
@@ -904,8 +883,8 @@ fn duplicating_netem_warnings(iface: &Interface, flat: &[Flat], diags: &mut Vec<
                      with other netems in tree\")",
                     f.c.path,
                     iface.alias,
-                    leaves.len() - 1,
-                    if leaves.len() == 2 { "" } else { "s" }
+                    netems - 1,
+                    if netems == 2 { "" } else { "s" }
                 ),
             )
             .hint("put the duplicating netem on an interface of its own, or drop duplicate here"),

@@ -418,18 +418,10 @@ mod tests {
     use super::*;
 
     fn class(minor: u16, rate: u64, ceil: u64, name: Option<&str>) -> Class {
+        let parent = (minor != 1).then_some(Handle::new(1, 1));
         Class {
-            handle: Handle::new(1, minor),
-            parent: (minor != 1).then_some(Handle::new(1, 1)),
-            rate: Rate(rate),
-            ceil: Rate(ceil),
-            burst: None,
-            cburst: None,
-            prio: None,
-            quantum: None,
-            rates_from_text: false,
             name: name.map(str::to_string),
-            stats: None,
+            ..Class::new(Handle::new(1, minor), parent, Rate(rate), Rate(ceil))
         }
     }
 

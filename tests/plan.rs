@@ -9,19 +9,8 @@ fn h(minor: u16) -> Handle {
 }
 
 fn class(minor: u16, parent: Option<u16>, mbit: u64) -> Class {
-    Class {
-        handle: h(minor),
-        parent: parent.map(h),
-        rate: Rate(mbit * 1_000_000),
-        ceil: Rate(mbit * 1_000_000),
-        burst: None,
-        cburst: None,
-        prio: None,
-        quantum: None,
-        rates_from_text: false,
-        name: None,
-        stats: None,
-    }
+    let rate = Rate(mbit * 1_000_000);
+    Class::new(h(minor), parent.map(h), rate, rate)
 }
 
 fn root(default: u16) -> Qdisc {

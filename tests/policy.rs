@@ -870,8 +870,7 @@ fn duplicating_netem_next_to_other_netems_is_a_warning() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("= help: put the duplicating netem")
-            || stderr.contains("put the duplicating netem"),
+        stderr.contains("put the duplicating netem on an interface of its own"),
         "{stderr}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("wan"));

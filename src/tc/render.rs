@@ -331,19 +331,8 @@ mod tests {
     use crate::units::{Prob, Rate, Time};
 
     fn class(minor: u16, parent: Option<u16>, rate: u64) -> Class {
-        Class {
-            handle: Handle::new(1, minor),
-            parent: parent.map(|p| Handle::new(1, p)),
-            rate: Rate(rate),
-            ceil: Rate(rate),
-            burst: None,
-            cburst: None,
-            prio: None,
-            quantum: None,
-            rates_from_text: false,
-            name: None,
-            stats: None,
-        }
+        let h = |m| Handle::new(1, m);
+        Class::new(h(minor), parent.map(h), Rate(rate), Rate(rate))
     }
 
     #[test]
