@@ -156,6 +156,16 @@ impl Lab {
             .expect("run qosctl")
     }
 
+    /// `apply --dry-run --detailed-exitcode`: exit 0 in sync, 2 changes pending.
+    fn dry_run(&self, policy: &Path) -> Output {
+        self.qosctl(&[
+            "apply",
+            "--dry-run",
+            "--detailed-exitcode",
+            policy.to_str().expect("utf-8"),
+        ])
+    }
+
     fn apply(&self, policy: &Path) -> (Output, Vec<String>) {
         let o = self.qosctl(&["apply", policy.to_str().expect("utf-8")]);
         (o, self.take_batch_log())
@@ -337,12 +347,7 @@ fn apply_matches_plain_tc_and_reapply_is_a_no_op() {
     assert!(stdout(&o).contains("In sync"), "{}", stdout(&o));
 
     // And the dry run agrees, with the documented exit code.
-    let o = lab.qosctl(&[
-        "apply",
-        "--dry-run",
-        "--detailed-exitcode",
-        p.to_str().unwrap(),
-    ]);
+    let o = lab.dry_run(&p);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 }
 
@@ -364,12 +369,7 @@ fn one_rate_change_is_one_class_change_and_counters_survive_traffic() {
 
     let changed = BASE.replace("rate = \"20%\"", "rate = \"25%\"");
     let p2 = lab.write("changed.toml", &changed);
-    let dry = lab.qosctl(&[
-        "apply",
-        "--dry-run",
-        "--detailed-exitcode",
-        p2.to_str().unwrap(),
-    ]);
+    let dry = lab.dry_run(&p2);
     assert_eq!(dry.status.code(), Some(2), "{}", stdout(&dry));
     assert!(
         stdout(&dry).contains("rate 20mbit -> 25mbit"),
@@ -443,12 +443,7 @@ fn interface_burst_sets_the_root_class_and_changes_in_place() {
     let root = lab.tc(&["class", "show", "dev", "a0", "classid", "1:1"]);
     assert!(near(&bursts(&root), 65536), "{root}");
     // Read back in ticks, the burst compares equal: nothing pending.
-    let dry = lab.qosctl(&[
-        "apply",
-        "--dry-run",
-        "--detailed-exitcode",
-        p.to_str().unwrap(),
-    ]);
+    let dry = lab.dry_run(&p);
     assert_eq!(dry.status.code(), Some(0), "{}", stdout(&dry));
 
     // A new burst is one class change of 1:1; the children are untouched.
@@ -463,12 +458,7 @@ fn interface_burst_sets_the_root_class_and_changes_in_place() {
     );
     let root = lab.tc(&["class", "show", "dev", "a0", "classid", "1:1"]);
     assert!(near(&bursts(&root), 131072), "{root}");
-    let dry = lab.qosctl(&[
-        "apply",
-        "--dry-run",
-        "--detailed-exitcode",
-        p2.to_str().unwrap(),
-    ]);
+    let dry = lab.dry_run(&p2);
     assert_eq!(dry.status.code(), Some(0), "{}", stdout(&dry));
 }
 
@@ -680,18 +670,12 @@ fn rendered_model_reads_back_identical() {
     use qosctl::units::{Rate, Size, Time};
     need_root!();
     let lab = Lab::new();
-    let class = |minor: u16, parent: Option<u16>, rate: u64, ceil: u64, prio: Option<u32>| Class {
-        handle: Handle::new(1, minor),
-        parent: parent.map(|p| Handle::new(1, p)),
-        rate: Rate(rate),
-        ceil: Rate(ceil),
-        burst: None,
-        cburst: None,
-        prio,
-        quantum: None,
-        rates_from_text: false,
-        name: None,
-        stats: None,
+    let class = |minor: u16, parent: Option<u16>, rate: u64, ceil: u64, prio: Option<u32>| {
+        let h = |m| Handle::new(1, m);
+        Class {
+            prio,
+            ..Class::new(h(minor), parent.map(h), Rate(rate), Rate(ceil))
+        }
     };
     let leaf = |minor: u16, kind: QdiscKind| Qdisc {
         handle: Handle::qdisc(minor),

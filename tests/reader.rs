@@ -2,7 +2,7 @@
 //! the command behind each file) → the model, with concrete values asserted.
 
 mod common;
-use common::is_root;
+use common::{is_root, Netns};
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -747,27 +747,6 @@ fn bad_input_is_an_error_not_a_panic() {
 
 // ---- a real kernel --------------------------------------------------------------------------
 
-/// A private network namespace, deleted on drop (also when the test panics).
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("qx-{tag}-{}", std::process::id());
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(std::process::Stdio::null())
-            .status();
-        run("ip", &["netns", "add", &name]);
-        Netns(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 fn run(cmd: &str, args: &[&str]) {
     let out = Command::new(cmd).args(args).output().unwrap();
     assert!(
@@ -784,16 +763,8 @@ fn root_read_device_returns_exactly_the_tree() {
         eprintln!("SKIP: root_read_device_returns_exactly_the_tree needs root");
         return;
     }
-    let ns = Netns::new("reader");
+    let ns = Netns::with_veth("reader");
     let n = ns.0.as_str();
-    run(
-        "ip",
-        &[
-            "-n", n, "link", "add", "a0", "type", "veth", "peer", "name", "b0",
-        ],
-    );
-    run("ip", &["-n", n, "link", "set", "a0", "up"]);
-    run("ip", &["-n", n, "link", "set", "b0", "up"]);
     let tc = Tc::new("tc", Some(n.to_string()));
 
     // Nothing configured yet: the kernel default reads as empty.

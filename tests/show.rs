@@ -2,7 +2,7 @@
 //! output (tests/fixtures/tc), and against a real kernel in a private namespace (root only).
 
 mod common;
-use common::is_root;
+use common::{is_root, Netns};
 
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
@@ -293,10 +293,6 @@ fn policy_names_and_rates_beside_live_ones() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("not implemented") {
-        eprintln!("SKIP: policy_names_and_rates_beside_live_ones: policy::load is not merged yet");
-        return;
-    }
     assert!(out.status.success(), "stderr: {stderr}");
     let out = String::from_utf8(out.stdout).unwrap();
     assert!(out.starts_with("v0 (policy: lan)\n"), "{out}");
@@ -315,14 +311,6 @@ fn policy_names_and_rates_beside_live_ones() {
 
 // ---- a real kernel --------------------------------------------------------------------------
 
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Std::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 fn sh(cmd: &str) {
     let out = Std::new("sh").arg("-c").arg(cmd).output().unwrap();
     assert!(
@@ -338,12 +326,10 @@ fn root_show_in_a_namespace() {
         eprintln!("SKIP: root_show_in_a_namespace needs root");
         return;
     }
-    let ns = Netns(format!("qx-show-{}", std::process::id()));
+    let ns = Netns::with_veth("show");
     let n = ns.0.as_str();
-    sh(&format!("ip netns add {n}"));
     sh(&format!(
-        "ip -n {n} link add a0 type veth peer name b0 && ip -n {n} link set a0 up && ip -n {n} link set b0 up \
-         && ip -n {n} addr add 10.77.0.1/24 dev a0 && ip -n {n} addr add 10.77.0.2/24 dev b0"
+        "ip -n {n} addr add 10.77.0.1/24 dev a0 && ip -n {n} addr add 10.77.0.2/24 dev b0"
     ));
     sh(&format!(
         "tc -n {n} qdisc add dev a0 root handle 1: htb default 20 \

@@ -12,3 +12,50 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// A private network namespace with a veth pair `a0` <-> `b0`, both up; deleted on drop,
+/// also when the test panics. The name carries a tag and the process id, so test binaries
+/// running in parallel never collide; a leftover of a killed earlier run is removed first.
+#[allow(dead_code)] // not every test binary uses it
+pub struct Netns(pub String);
+
+#[allow(dead_code)]
+impl Netns {
+    pub fn with_veth(tag: &str) -> Netns {
+        let name = format!("qx-{tag}-{}", std::process::id());
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let ns = Netns(name);
+        let n = ns.0.as_str();
+        for args in [
+            &["netns", "add", n][..],
+            &[
+                "-n", n, "link", "add", "a0", "type", "veth", "peer", "name", "b0",
+            ],
+            &["-n", n, "link", "set", "a0", "up"],
+            &["-n", n, "link", "set", "b0", "up"],
+        ] {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .expect("run ip");
+            assert!(
+                out.status.success(),
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
