@@ -49,6 +49,17 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show the live qdiscs, classes and filters with their counters.
     Show(ShowArgs),
+    /// A live table of every class and qdisc, busiest first, refreshed in place; q quits.
+    ///
+    /// Rates are measured by qosctl from two reads of the counters. Columns: measured
+    /// rate, share of the class's ceil (a tbf's rate), packets and drops per second, and
+    /// backlog. Without a terminal, prints --count tables (default 1) and exits.
+    Top(TopArgs),
+    /// Print the counters in the Prometheus text format, or serve them with --listen.
+    ///
+    /// For node_exporter's textfile collector:
+    /// `qosctl metrics > /var/lib/prometheus/node-exporter/qosctl.prom.$$ && mv ...`
+    Metrics(MetricsArgs),
     /// Remove what qosctl manages (root and ingress qdiscs) from interfaces, returning
     /// them to the kernel default.
     Reset(ResetArgs),
@@ -95,6 +106,11 @@ pub struct ShowArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Measure rates: read the counters twice, this long apart (`1s`, `500ms`), and show
+    /// the rate between the reads in "rate now" (the kernel's own estimator is off unless
+    /// enabled, so without this the column is often `-` or 0).
+    #[arg(long, value_name = "TIME", value_parser = crate::rates::parse_interval)]
+    pub interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -106,4 +122,34 @@ pub struct ResetArgs {
     /// Reset these devices.
     #[arg(long = "dev", value_name = "DEV", num_args = 1.., group = "target")]
     pub devices: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Devices to watch [default: those of --policy, else every device with a qdisc tree].
+    #[arg(value_name = "DEV")]
+    pub devices: Vec<String>,
+    /// Name the classes by this policy's paths.
+    #[arg(long, short = 'p', value_name = "POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Time between refreshes; each rate is measured over one interval.
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = crate::rates::parse_interval)]
+    pub interval: std::time::Duration,
+    /// Stop after this many tables (default without a terminal: 1; with one: until q).
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Devices to export [default: those of --policy, else every device with a qdisc tree].
+    #[arg(value_name = "DEV")]
+    pub devices: Vec<String>,
+    /// Label each series with this policy's path for the class or qdisc (label `policy`).
+    #[arg(long, short = 'p', value_name = "POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Serve GET /metrics over HTTP on this address (`127.0.0.1:9877`, `[::]:9877`)
+    /// instead of printing once; each scrape reads the counters afresh.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }

@@ -8,13 +8,17 @@
 pub mod apply;
 pub mod check;
 pub mod cli;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod rates;
 pub mod reset;
 pub mod resolve;
 pub mod show;
 pub mod tc;
+pub mod term;
+pub mod top;
 pub mod units;
 
 use std::process::ExitCode;
@@ -43,6 +47,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Exit> {
         Command::Apply(a) => apply::run(&cli.global, &a),
         Command::Show(a) => show::run(&cli.global, &a),
         Command::Reset(a) => reset::run(&cli.global, &a),
+        Command::Top(a) => top::run(&cli.global, &a),
+        Command::Metrics(a) => metrics::run(&cli.global, &a),
     }
 }
 

@@ -25,21 +25,15 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
         Some(p) => Some(crate::policy::load(p)?),
         None => None,
     };
-    let devices: Vec<String> = if !args.devices.is_empty() {
-        args.devices.clone()
-    } else if let Some(d) = &desired {
-        d.devices.iter().map(|d| d.state.device.clone()).collect()
-    } else {
-        list_devices(&tc)?
+    let devices = target_devices(&tc, &args.devices, desired.as_ref())?;
+    let mut states = match args.interval {
+        Some(iv) => crate::rates::read_measured(&tc, &devices, iv)?,
+        None => devices
+            .iter()
+            .map(|dev| read_device(&tc, dev))
+            .collect::<Result<Vec<_>>>()?,
     };
-    let mut states = Vec::with_capacity(devices.len());
-    for dev in &devices {
-        let mut st = read_device(&tc, dev)?;
-        if let Some(want) = desired_for(desired.as_ref(), dev) {
-            name_from_policy(&mut st, &want.state);
-        }
-        states.push(st);
-    }
+    name_all(&mut states, desired.as_ref());
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -71,7 +65,28 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn desired_for<'a>(desired: Option<&'a Desired>, dev: &str) -> Option<&'a DesiredDevice> {
+/// The devices `show`, `top` and `metrics` read: those named, else those of the policy,
+/// else every device with a qdisc tree.
+pub fn target_devices(tc: &Tc, named: &[String], desired: Option<&Desired>) -> Result<Vec<String>> {
+    Ok(if !named.is_empty() {
+        named.to_vec()
+    } else if let Some(d) = desired {
+        d.devices.iter().map(|d| d.state.device.clone()).collect()
+    } else {
+        list_devices(tc)?
+    })
+}
+
+/// Gives the live objects of every state the policy's names ([`name_from_policy`]).
+pub fn name_all(states: &mut [DeviceState], desired: Option<&Desired>) {
+    for st in states {
+        if let Some(want) = desired_for(desired, &st.device) {
+            name_from_policy(st, &want.state);
+        }
+    }
+}
+
+pub fn desired_for<'a>(desired: Option<&'a Desired>, dev: &str) -> Option<&'a DesiredDevice> {
     desired?.devices.iter().find(|d| d.state.device == dev)
 }
 
@@ -126,7 +141,8 @@ fn new_table(header: Vec<&str>, right_from: usize) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED);
     let n = header.len();
-    t.set_header(header);
+    t.set_header(crate::term::header(header));
+    crate::term::fit(&mut t);
     for i in right_from..n {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
