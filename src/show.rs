@@ -203,6 +203,11 @@ fn qdisc_table(qs: &[Qdisc], named: bool) -> Table {
         row.extend(counters(q.stats.as_ref()));
         t.add_row(row);
     }
+    crate::term::shrink(
+        &mut t,
+        &["options", "policy"],
+        &["overlimits", "packets", "parent", "bytes", "backlog"],
+    );
     t
 }
 
@@ -374,6 +379,20 @@ fn class_table(cs: &[Class], want: Option<&DeviceState>) -> Table {
         row.extend(counters(c.stats.as_ref()));
         t.add_row(row);
     }
+    crate::term::shrink(
+        &mut t,
+        &["policy"],
+        &[
+            "overlimits",
+            "packets",
+            "prio",
+            "policy rate",
+            "policy ceil",
+            "parent",
+            "bytes",
+            "backlog",
+        ],
+    );
     t
 }
 
@@ -426,6 +445,11 @@ fn filter_table(fs: &[Filter], named: bool) -> Table {
         }
         t.add_row(row);
     }
+    crate::term::shrink(
+        &mut t,
+        &["match", "policy"],
+        &["packets", "protocol", "handle", "prio"],
+    );
     t
 }
 

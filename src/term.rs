@@ -6,7 +6,7 @@
 //! lines. Styling follows <https://no-color.org>: never when `NO_COLOR` is set and not empty,
 //! never when stdout is not a terminal.
 
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table};
+use comfy_table::{Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, Width};
 use std::io::IsTerminal;
 
 pub fn stdout_is_terminal() -> bool {
@@ -57,4 +57,64 @@ pub fn header<S: ToString>(names: impl IntoIterator<Item = S>) -> Vec<Cell> {
 /// A cell coloured as a warning (a full class, drops): red, or yellow for `mild`.
 pub fn warn(text: String, mild: bool) -> Cell {
     Cell::new(text).fg(if mild { Color::Yellow } else { Color::Red })
+}
+
+/// The widest line of `t` as rendered, in characters (box-drawing characters are one wide).
+fn rendered_width(t: &Table) -> usize {
+    t.to_string()
+        .lines()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Makes `t` fit [`width`] without breaking numbers and handles across lines: only the
+/// columns named in `wrap` (free text: options, policy paths) may wrap; while the table is
+/// still too wide, the columns in `drop` are hidden, in that order (least useful first).
+/// Returns the names of the hidden columns.
+pub fn shrink(t: &mut Table, wrap: &[&str], drop: &[&str]) -> Vec<String> {
+    let Some(w) = width() else {
+        return Vec::new();
+    };
+    let names: Vec<String> = t
+        .header()
+        .map(|h| h.cell_iter().map(|c| c.content()).collect())
+        .unwrap_or_default();
+    for (i, n) in names.iter().enumerate() {
+        // Free text may wrap, but not into a sliver: below 14 characters another column goes.
+        let longest = t
+            .row_iter()
+            .filter_map(|r| r.cell_iter().nth(i))
+            .map(|c| {
+                c.content()
+                    .lines()
+                    .map(|l| l.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .chain([n.chars().count()])
+            .max()
+            .unwrap_or(0);
+        let constraint = if wrap.contains(&n.as_str()) {
+            ColumnConstraint::LowerBoundary(Width::Fixed(longest.min(14) as u16))
+        } else {
+            ColumnConstraint::ContentWidth
+        };
+        if let Some(c) = t.column_mut(i) {
+            c.set_constraint(constraint);
+        }
+    }
+    let mut hidden = Vec::new();
+    for d in drop {
+        if rendered_width(t) <= usize::from(w) {
+            break;
+        }
+        if let Some(i) = names.iter().position(|n| n == d) {
+            if let Some(c) = t.column_mut(i) {
+                c.set_constraint(ColumnConstraint::Hidden);
+                hidden.push(d.to_string());
+            }
+        }
+    }
+    hidden
 }

@@ -213,6 +213,7 @@ pub fn table(rows: &[Row], max_rows: usize) -> Table {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
+    crate::term::shrink(&mut t, &["NAME"], &["PKT/S", "BACKLOG", "DEV"]);
     t
 }
 
