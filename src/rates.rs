@@ -6,12 +6,12 @@
 //! each device was read; a rate is the counter difference over the time between the two
 //! reads of that device, so a slow read of one device does not skew another's rate.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::model::{DeviceState, Handle, Stats};
-use crate::tc::read::read_device;
+use crate::model::{DeviceState, Handle, QdiscKind, Stats};
+use crate::tc::read::{parse_classes, parse_qdiscs, read_device};
 use crate::tc::Tc;
 
 /// Which counters an object has: qdisc and class handles can look alike (`1:` vs `1:1`
@@ -25,10 +25,19 @@ pub enum Object {
 /// (device, object): what a measured rate belongs to.
 pub type Key = (String, Object);
 
-/// One read of every device, with the moment each was read.
-#[derive(Debug, Clone)]
+/// One read of every device, with the moment each dump was taken.
+#[derive(Debug, Clone, Default)]
 pub struct Sample {
-    pub devices: Vec<(Instant, DeviceState)>,
+    pub devices: Vec<Timed>,
+}
+
+/// The qdiscs and classes of one device (no filters: they carry no rates), and when each
+/// of the two dumps was read.
+#[derive(Debug, Clone)]
+pub struct Timed {
+    pub state: DeviceState,
+    pub qdiscs_at: Instant,
+    pub classes_at: Instant,
 }
 
 /// Rates of one object between two samples.
@@ -47,31 +56,62 @@ impl Measured {
     }
 }
 
-/// Reads every device once. The time is taken halfway through each device's read, the best
-/// guess of when its counters were copied out of the kernel.
+/// Reads every device once: `tc -j -s -d qdisc show` and, where there is an htb, `class
+/// show`, each timed on its own. The time is the middle of the tc run, the best guess of
+/// when the kernel copied the counters out; on a loaded machine one tc run can take 50 ms,
+/// which would be 5 % of a 1 s interval if the whole device read counted as one moment.
 pub fn sample(tc: &Tc, devices: &[String]) -> Result<Sample> {
     let mut out = Vec::with_capacity(devices.len());
     for dev in devices {
-        let start = Instant::now();
-        let st = read_device(tc, dev)?;
-        let end = Instant::now();
-        out.push((start + (end - start) / 2, st));
+        let (qdiscs_at, text) = timed(|| tc.run(&["-j", "-s", "-d", "qdisc", "show", "dev", dev]))?;
+        let qdiscs = parse_qdiscs(&text).with_context(|| format!("reading the qdiscs of {dev}"))?;
+        let (classes_at, classes) = if qdiscs.iter().any(|q| matches!(q.kind, QdiscKind::Htb(_))) {
+            let (at, text) = timed(|| tc.run(&["-j", "-s", "-d", "class", "show", "dev", dev]))?;
+            let classes =
+                parse_classes(&text).with_context(|| format!("reading the classes of {dev}"))?;
+            (at, classes)
+        } else {
+            (qdiscs_at, Vec::new())
+        };
+        out.push(Timed {
+            state: DeviceState {
+                device: dev.clone(),
+                qdiscs,
+                classes,
+                ..DeviceState::default()
+            },
+            qdiscs_at,
+            classes_at,
+        });
     }
     Ok(Sample { devices: out })
+}
+
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(Instant, T)> {
+    let start = Instant::now();
+    let v = f()?;
+    Ok((start + start.elapsed() / 2, v))
 }
 
 /// Every (device, object) with its counters, in one sample.
 fn counters(s: &Sample) -> BTreeMap<Key, (Instant, &Stats)> {
     let mut m = BTreeMap::new();
-    for (at, st) in &s.devices {
+    for t in &s.devices {
+        let st = &t.state;
         for q in &st.qdiscs {
             if let Some(stats) = &q.stats {
-                m.insert((st.device.clone(), Object::Qdisc(q.handle)), (*at, stats));
+                m.insert(
+                    (st.device.clone(), Object::Qdisc(q.handle)),
+                    (t.qdiscs_at, stats),
+                );
             }
         }
         for c in &st.classes {
             if let Some(stats) = &c.stats {
-                m.insert((st.device.clone(), Object::Class(c.handle)), (*at, stats));
+                m.insert(
+                    (st.device.clone(), Object::Class(c.handle)),
+                    (t.classes_at, stats),
+                );
             }
         }
     }
@@ -131,13 +171,17 @@ pub fn overlay(states: &mut [DeviceState], rates: &BTreeMap<Key, Measured>) {
     }
 }
 
-/// `show --interval`: two samples `interval` apart; the second one, with measured rates.
+/// `show --interval`: two samples `interval` apart, then the full state (filters too)
+/// with the measured rates.
 pub fn read_measured(tc: &Tc, devices: &[String], interval: Duration) -> Result<Vec<DeviceState>> {
     let first = sample(tc, devices)?;
     std::thread::sleep(interval);
     let second = sample(tc, devices)?;
     let rates = measure(&first, &second);
-    let mut states: Vec<DeviceState> = second.devices.into_iter().map(|(_, s)| s).collect();
+    let mut states = devices
+        .iter()
+        .map(|d| read_device(tc, d))
+        .collect::<Result<Vec<_>>>()?;
     overlay(&mut states, &rates);
     Ok(states)
 }
@@ -186,15 +230,21 @@ mod tests {
         }
     }
 
+    fn at(t: Instant, state: DeviceState) -> Sample {
+        Sample {
+            devices: vec![Timed {
+                state,
+                qdiscs_at: t,
+                classes_at: t,
+            }],
+        }
+    }
+
     #[test]
     fn rates_are_counter_differences_over_the_time_between_reads() {
         let t0 = Instant::now();
-        let before = Sample {
-            devices: vec![(t0, state(1_000_000, 500_000, 3))],
-        };
-        let after = Sample {
-            devices: vec![(t0 + Duration::from_secs(2), state(3_500_000, 500_000, 13))],
-        };
+        let before = at(t0, state(1_000_000, 500_000, 3));
+        let after = at(t0 + Duration::from_secs(2), state(3_500_000, 500_000, 13));
         let m = measure(&before, &after);
         let q = m[&("a0".to_string(), Object::Qdisc(Handle::qdisc(1)))];
         assert_eq!(q.bits_per_s, 10_000_000.0, "2.5 MB in 2 s = 10 Mbit/s");
@@ -203,7 +253,7 @@ mod tests {
         assert_eq!(c.bits_per_s, 0.0);
         assert_eq!(c.drops_per_s, 5.0);
 
-        let mut states = vec![after.devices[0].1.clone()];
+        let mut states = vec![after.devices[0].state.clone()];
         overlay(&mut states, &m);
         assert_eq!(
             states[0].qdiscs[0].stats.as_ref().unwrap().rate_bps,
@@ -214,12 +264,8 @@ mod tests {
     #[test]
     fn a_recreated_object_gets_no_rate() {
         let t0 = Instant::now();
-        let before = Sample {
-            devices: vec![(t0, state(9_000_000, 10, 0))],
-        };
-        let after = Sample {
-            devices: vec![(t0 + Duration::from_secs(1), state(1_000, 20, 0))],
-        };
+        let before = at(t0, state(9_000_000, 10, 0));
+        let after = at(t0 + Duration::from_secs(1), state(1_000, 20, 0));
         let m = measure(&before, &after);
         assert!(!m.contains_key(&("a0".to_string(), Object::Qdisc(Handle::qdisc(1)))));
         assert!(m.contains_key(&("a0".to_string(), Object::Class(Handle::new(1, 0x10)))));

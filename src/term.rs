@@ -59,13 +59,38 @@ pub fn warn(text: String, mild: bool) -> Cell {
     Cell::new(text).fg(if mild { Color::Yellow } else { Color::Red })
 }
 
-/// The widest line of `t` as rendered, in characters (box-drawing characters are one wide).
+/// The widest line of `t` as rendered, in characters (box-drawing characters are one wide,
+/// the escape sequences of bold and colour none).
 fn rendered_width(t: &Table) -> usize {
-    t.to_string()
-        .lines()
-        .map(|l| l.chars().count())
-        .max()
-        .unwrap_or(0)
+    t.to_string().lines().map(visible_width).max().unwrap_or(0)
+}
+
+/// Characters of `line` a terminal shows: CSI sequences (`ESC [ … final`) take no room.
+fn visible_width(line: &str) -> usize {
+    let mut n = 0;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.next() == Some('[') {
+                for f in chars.by_ref() {
+                    if ('@'..='~').contains(&f) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        n += 1;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_sequences_take_no_room() {
+        assert_eq!(super::visible_width("\x1b[1mDEV\x1b[0m ┆ a0"), 8);
+    }
 }
 
 /// Makes `t` fit [`width`] without breaking numbers and handles across lines: only the

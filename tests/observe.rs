@@ -1,0 +1,524 @@
+//! Watching a shaper under load, on a real kernel: `show --interval`, `top` and `metrics`
+//! against an iperf3 flow between two private namespaces through an htb class (root only).
+//!
+//! `top` runs inside tmux at 80 columns, the way a person over SSH sees it; metrics are
+//! checked by Prometheus' own tools (`promtool check metrics`, the `prometheus_client`
+//! parser).
+
+mod common;
+use common::is_root;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const QOSCTL: &str = env!("CARGO_BIN_EXE_qosctl");
+
+/// The policy under test: all traffic (the default class) through `up/bulk`, 10 Mbit/s.
+const POLICY: &str = r#"
+[interfaces.up]
+device = "a0"
+rate = "20mbit"
+default = "bulk"
+leaf = "pfifo"
+
+[interfaces.up.classes.voice]
+rate = "10%"
+
+[interfaces.up.classes.bulk]
+rate = "10mbit"
+ceil = "10mbit"
+"#;
+
+fn need(prog: &str) -> PathBuf {
+    which(prog)
+        .unwrap_or_else(|| panic!("{prog} is missing: tests/install-deps.sh must install it"))
+}
+
+fn which(prog: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(prog))
+            .find(|f| f.is_file())
+    })
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn ip(args: &[&str]) {
+    run(Command::new("ip").args(args));
+}
+
+/// Two namespaces joined by a veth pair: `a0` (10.77.0.1) in `ns` is shaped, `b0`
+/// (10.77.0.2) in `peer` runs the iperf3 server. MTU 9000, so the headers tc counts and
+/// iperf3 does not are under 1 % of each packet. Both are deleted on drop.
+struct Pair {
+    ns: String,
+    peer: String,
+}
+
+impl Pair {
+    fn new(tag: &str) -> Pair {
+        let ns = format!("qx-{tag}-{}", std::process::id());
+        let pair = Pair {
+            peer: format!("{ns}-p"),
+            ns,
+        };
+        for n in [&pair.ns, &pair.peer] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", n])
+                .stderr(Stdio::null())
+                .status();
+            ip(&["netns", "add", n]);
+            ip(&["-n", n, "link", "set", "lo", "up"]);
+        }
+        let (a, b) = (pair.ns.as_str(), pair.peer.as_str());
+        ip(&[
+            "-n", a, "link", "add", "a0", "mtu", "9000", "type", "veth", "peer", "name", "b0",
+            "mtu", "9000", "netns", b,
+        ]);
+        ip(&["-n", a, "addr", "add", "10.77.0.1/24", "dev", "a0"]);
+        ip(&["-n", b, "addr", "add", "10.77.0.2/24", "dev", "b0"]);
+        ip(&["-n", a, "link", "set", "a0", "up"]);
+        ip(&["-n", b, "link", "set", "b0", "up"]);
+        pair
+    }
+
+    fn qosctl(&self) -> Command {
+        let mut c = Command::new(QOSCTL);
+        c.args(["--netns", &self.ns]);
+        c
+    }
+
+    /// An iperf3 flow a0 → b0 for `secs` seconds; its JSON report on the child's stdout.
+    fn flow(&self, secs: u32) -> Child {
+        need("iperf3");
+        run(Command::new("ip").args([
+            "netns", "exec", &self.peer, "iperf3", "-s", "-1", "-D", "-p", "5301",
+        ]));
+        let started = Instant::now();
+        loop {
+            let ok = Command::new("ip")
+                .args([
+                    "netns", "exec", &self.peer, "ss", "-Hltn", "sport", "= :5301",
+                ])
+                .output()
+                .map(|o| !o.stdout.is_empty())
+                .unwrap_or(false);
+            if ok || started.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                "iperf3",
+                "-c",
+                "10.77.0.2",
+                "-p",
+                "5301",
+            ])
+            .args(["-J", "-t", &secs.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start iperf3")
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for n in [&self.ns, &self.peer] {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+/// Applies [`POLICY`] in the pair's namespace; returns the policy file.
+fn shaped(pair: &Pair, dir: &Path) -> PathBuf {
+    let p = dir.join("policy.toml");
+    std::fs::write(&p, POLICY).unwrap();
+    run(pair.qosctl().arg("apply").arg(&p));
+    p
+}
+
+/// iperf3's receiver rate, bits per second.
+fn iperf3_rate(child: Child) -> f64 {
+    let out = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("iperf3 -J");
+    v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no receiver rate in {v}"))
+}
+
+/// The measured rate of the class named `name` in `show --json` output, bits per second:
+/// `rate_measured_bps` where the versioned format has it, else the kernel-estimator field
+/// that `--interval` fills (bytes per second).
+fn measured_rate(json: &serde_json::Value, name: &str) -> f64 {
+    fn find<'a>(v: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+        match v {
+            serde_json::Value::Object(m) => {
+                let named = m.get("name").and_then(|n| n.as_str()) == Some(name);
+                if named && m.contains_key("ceil") {
+                    return Some(v);
+                }
+                m.values().find_map(|x| find(x, name))
+            }
+            serde_json::Value::Array(a) => a.iter().find_map(|x| find(x, name)),
+            _ => None,
+        }
+    }
+    let class = find(json, name).unwrap_or_else(|| panic!("no class {name} in {json}"));
+    let stats = class.get("stats").unwrap_or(class);
+    if let Some(b) = stats.get("rate_measured_bps").and_then(|r| r.as_f64()) {
+        return b;
+    }
+    stats["rate_bps"].as_f64().expect("a measured rate") * 8.0
+}
+
+#[test]
+fn measured_rate_matches_iperf3() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces)");
+        return;
+    }
+    let pair = Pair::new("rate");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = shaped(&pair, dir.path());
+    // Without --interval the class's "rate now" is the kernel estimator's: off for htb.
+    let flow = pair.flow(8);
+    std::thread::sleep(Duration::from_millis(2500));
+    let json = run(pair
+        .qosctl()
+        .args(["show", "--json", "--interval", "2s", "-p"])
+        .arg(&policy));
+    let table = run(pair
+        .qosctl()
+        .args(["show", "--interval", "1s", "-p"])
+        .arg(&policy));
+    let iperf = iperf3_rate(flow);
+    let measured = measured_rate(&serde_json::from_str(&json).unwrap(), "up/bulk");
+    let err = (measured - iperf).abs() / iperf;
+    eprintln!(
+        "iperf3 {iperf:.0} bit/s, qosctl measured {measured:.0} bit/s ({:.2} %)",
+        err * 100.0
+    );
+    assert!(
+        (8e6..11e6).contains(&iperf),
+        "the flow is not shaped to 10mbit: {iperf}"
+    );
+    assert!(err <= 0.05, "measured {measured} vs iperf3 {iperf}");
+    let row = table
+        .lines()
+        .find(|l| l.contains("up/bulk") && l.contains("10mbit"))
+        .unwrap_or_else(|| panic!("no bulk class row in\n{table}"));
+    let rate_now = row.rsplit('│').nth(1).unwrap().trim();
+    assert!(
+        rate_now.ends_with("bit") && !rate_now.starts_with('0'),
+        "rate now of bulk is {rate_now:?}:\n{table}"
+    );
+}
+
+/// A tmux server of its own (`-L`), killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn start(tag: &str, cmd: &str, width: u16) -> Tmux {
+        need("tmux");
+        let t = Tmux(format!("qx-{tag}-{}", std::process::id()));
+        let w = width.to_string();
+        run(Command::new("tmux").args([
+            "-L",
+            &t.0,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            &w,
+            "-y",
+            "24",
+            cmd,
+        ]));
+        t
+    }
+    fn capture(&self, escapes: bool) -> String {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.0, "capture-pane", "-p"]);
+        if escapes {
+            c.arg("-e");
+        }
+        run(&mut c)
+    }
+    fn wait_for(&self, what: &str, secs: u64) -> String {
+        let until = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.capture(false);
+            if s.contains(what) || Instant::now() > until {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn top_fits_80_columns_in_tmux_and_quits_on_q() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces)");
+        return;
+    }
+    let pair = Pair::new("top");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = shaped(&pair, dir.path());
+    let flow = pair.flow(8);
+    let cmd = format!(
+        "{QOSCTL} --netns {} top -p {}; echo \"top exited $?\"; sleep 60",
+        pair.ns,
+        policy.display()
+    );
+    let tmux = Tmux::start("top", &cmd, 80);
+    let screen = tmux.wait_for("up/bulk", 6);
+    assert!(screen.contains("%CEIL"), "no table:\n{screen}");
+    for l in screen.lines() {
+        assert!(l.chars().count() <= 80, "wider than 80: {l:?}\n{screen}");
+    }
+    // Busiest first: the first data row is a 10mbit object, bulk (or the tree it is in).
+    let first = screen
+        .lines()
+        .skip_while(|l| !l.contains("HANDLE"))
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(first.contains("mbit"), "first row {first:?} in\n{screen}");
+    let bulk_share: f64 = screen
+        .lines()
+        .find(|l| l.contains("up/bulk") && l.contains('%'))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_suffix('%')?.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no share of ceil for up/bulk:\n{screen}"));
+    assert!(
+        (85.0..=115.0).contains(&bulk_share),
+        "bulk is at its ceil under the flow ({bulk_share} %):\n{screen}"
+    );
+    for col in ["DEV", "PKT/S", "BACKLOG"] {
+        assert!(screen.contains(col), "{col} fits in 80 columns:\n{screen}");
+    }
+    let styled = tmux.capture(true);
+    assert!(
+        styled.contains("\x1b[1m"),
+        "bold header on a terminal:\n{styled}"
+    );
+
+    run(Command::new("tmux").args(["-L", &tmux.0, "send-keys", "q"]));
+    let after = tmux.wait_for("top exited", 3);
+    assert!(after.contains("top exited 0"), "q did not quit:\n{after}");
+    assert!(
+        !after.contains("%CEIL"),
+        "the alternate screen was left, the table is gone:\n{after}"
+    );
+    let _ = iperf3_rate(flow);
+}
+
+#[test]
+fn top_without_a_terminal_prints_count_snapshots_and_no_colour() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces)");
+        return;
+    }
+    let pair = Pair::new("topn");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = shaped(&pair, dir.path());
+    let out = run(pair
+        .qosctl()
+        .args(["top", "--interval", "200ms", "--count", "2", "-p"])
+        .arg(&policy)
+        .env("COLUMNS", "80"));
+    assert_eq!(out.matches("qosctl top:").count(), 2, "{out}");
+    assert!(out.contains("up/voice") && !out.contains('\x1b'), "{out}");
+    assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+}
+
+#[test]
+fn show_is_bold_on_a_terminal_unless_no_color() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces)");
+        return;
+    }
+    let pair = Pair::new("color");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = shaped(&pair, dir.path());
+    for (i, (env, bold)) in [("", true), ("NO_COLOR=1 ", false)].into_iter().enumerate() {
+        let cmd = format!(
+            "{env}{QOSCTL} --netns {} show -p {}; echo done; sleep 60",
+            pair.ns,
+            policy.display()
+        );
+        let tmux = Tmux::start(&format!("color{i}"), &cmd, 80);
+        let plain = tmux.wait_for("done", 5);
+        assert!(plain.contains("up/bulk"), "{plain}");
+        assert!(plain.lines().all(|l| l.chars().count() <= 80), "{plain}");
+        let styled = tmux.capture(true);
+        assert_eq!(styled.contains("\x1b[1m"), bold, "{env:?}:\n{styled}");
+    }
+}
+
+/// A Python with `prometheus_client`: the test venv that install-deps.sh makes, or python3.
+fn python_with(module: &str) -> PathBuf {
+    let venv = std::env::var_os("QOSCTL_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/qosctl-tests/venv"));
+    [venv.join("bin/python"), PathBuf::from("python3")]
+        .into_iter()
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", &format!("import {module}")])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .unwrap_or_else(|| {
+            panic!("python module {module} is missing: tests/install-deps.sh must install it")
+        })
+}
+
+/// Scrapes `url` and parses it with prometheus_client; returns {"name{labels}": value}.
+fn scrape(python: &Path, url: &str) -> serde_json::Value {
+    let script = r#"
+import json, sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+with urllib.request.urlopen(sys.argv[1]) as r:
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
+    text = r.read().decode()
+out = {}
+for fam in text_string_to_metric_families(text):
+    for s in fam.samples:
+        out[s.name + json.dumps(s.labels, sort_keys=True)] = s.value
+    out["type:" + fam.name] = fam.type
+print(json.dumps(out))
+"#;
+    let out = run(Command::new(python).args(["-c", script, url]));
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn metrics_pass_promtool_and_counters_rise_under_traffic() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces)");
+        return;
+    }
+    let promtool = need("promtool");
+    let python = python_with("prometheus_client");
+    let pair = Pair::new("prom");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = shaped(&pair, dir.path());
+
+    let text = run(pair.qosctl().args(["metrics", "-p"]).arg(&policy));
+    let mut check = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let res = check.wait_with_output().unwrap();
+    assert!(
+        res.status.success() && res.stdout.is_empty() && res.stderr.is_empty(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&res.stdout),
+        String::from_utf8_lossy(&res.stderr)
+    );
+
+    let mut server = pair
+        .qosctl()
+        .args(["metrics", "--listen", "127.0.0.1:0", "-p"])
+        .arg(&policy)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let flow = pair.flow(4);
+    std::thread::sleep(Duration::from_millis(1500));
+    let t0 = Instant::now();
+    let a = scrape(&python, &url);
+    let t1 = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    let t2 = Instant::now();
+    let b = scrape(&python, &url);
+    // Each scrape happened somewhere inside its call: take the middles.
+    let secs = ((t2 + (Instant::now() - t2) / 2) - (t0 + (t1 - t0) / 2)).as_secs_f64();
+    let _ = iperf3_rate(flow);
+    let status = http_status(&url.replace("/metrics", "/nothing"));
+    let _ = server.kill();
+    let _ = server.wait();
+
+    assert_eq!(a["type:qosctl_class_bytes"], "counter", "{a}");
+    assert_eq!(a["type:qosctl_qdisc_backlog_packets"], "gauge", "{a}");
+    // The bulk class's handle is derived from its name; find it by its policy label.
+    let bulk = |v: &serde_json::Value| -> f64 {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| {
+                k.starts_with("qosctl_class_bytes_total{") && k.contains(r#""policy": "up/bulk""#)
+            })
+            .map(|(_, v)| v.as_f64().unwrap())
+            .unwrap_or_else(|| panic!("no bytes of up/bulk in {v}"))
+    };
+    let rise = bulk(&b) - bulk(&a);
+    let bits = rise * 8.0 / secs;
+    eprintln!("bulk bytes rose by {rise} in {secs:.3} s between two scrapes: {bits:.0} bit/s");
+    assert!(
+        (8.5e6..11.5e6).contains(&bits),
+        "the class is shaped to 10 Mbit/s; its counter rose {rise} bytes in {secs} s"
+    );
+    assert_eq!(status, 404);
+}
+
+/// The status code of a plain HTTP GET of `url` (`http://host:port/path`).
+fn http_status(url: &str) -> u16 {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
