@@ -2,6 +2,7 @@
 //! shell completions (all generated from this one definition).
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 use std::path::PathBuf;
 
 /// Declarative Linux traffic control.
@@ -30,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct Global {
     /// Act inside the named network namespace (runs `tc -n NAME`).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::netns))]
     pub netns: Option<String>,
     /// The tc binary to run [default: `tc` found on PATH].
     #[arg(long = "tc", global = true, value_name = "PATH")]
@@ -62,6 +63,9 @@ pub enum Command {
     Metrics(MetricsArgs),
     /// Remove what qosctl manages (root and ingress qdiscs) from interfaces, returning
     /// them to the kernel default.
+    ///
+    /// Give either POLICY (every interface it names) or --dev DEV... (these devices): one
+    /// of the two is required.
     Reset(ResetArgs),
 }
 
@@ -77,6 +81,13 @@ pub struct CheckArgs {
     /// (for pre-commit hooks and CI).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// The global --netns, accepted (scripts pass it to every command) but not offered:
+    /// check reads no live state. Same id as the global, so clap does not add that one here.
+    #[arg(long = "netns", id = "netns", hide = true, value_name = "NAME")]
+    pub ignored_netns: Option<String>,
+    /// The global --tc, likewise: check runs no tc.
+    #[arg(long = "tc", id = "tc", hide = true, value_name = "PATH")]
+    pub ignored_tc: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -98,7 +109,7 @@ pub struct ApplyArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Devices to show [default: those of --policy, else every device with a qdisc tree].
-    #[arg(value_name = "DEV")]
+    #[arg(value_name = "DEV", add = ArgValueCandidates::new(crate::complete::devices))]
     pub devices: Vec<String>,
     /// Show the class names and policy rates of this policy beside the live values.
     #[arg(long, short = 'p', value_name = "POLICY")]
@@ -120,14 +131,15 @@ pub struct ResetArgs {
     #[arg(value_name = "POLICY", group = "target")]
     pub policy: Option<PathBuf>,
     /// Reset these devices.
-    #[arg(long = "dev", value_name = "DEV", num_args = 1.., group = "target")]
+    #[arg(long = "dev", value_name = "DEV", num_args = 1.., group = "target",
+          add = ArgValueCandidates::new(crate::complete::devices))]
     pub devices: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
     /// Devices to watch [default: those of --policy, else every device with a qdisc tree].
-    #[arg(value_name = "DEV")]
+    #[arg(value_name = "DEV", add = ArgValueCandidates::new(crate::complete::devices))]
     pub devices: Vec<String>,
     /// Name the classes by this policy's paths.
     #[arg(long, short = 'p', value_name = "POLICY")]
@@ -143,7 +155,7 @@ pub struct TopArgs {
 #[derive(Debug, Args)]
 pub struct MetricsArgs {
     /// Devices to export [default: those of --policy, else every device with a qdisc tree].
-    #[arg(value_name = "DEV")]
+    #[arg(value_name = "DEV", add = ArgValueCandidates::new(crate::complete::devices))]
     pub devices: Vec<String>,
     /// Label each series with this policy's path for the class or qdisc (label `policy`).
     #[arg(long, short = 'p', value_name = "POLICY")]

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod check;
 pub mod cli;
+pub mod complete;
 pub mod metrics;
 pub mod model;
 pub mod plan;

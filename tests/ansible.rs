@@ -134,9 +134,15 @@ fn module_check_apply_idempotent_and_failing() {
     let (rc, out) = run("good.toml", &["--check", "--diff"]);
     let t = task(&out, "localhost");
     assert_eq!(rc, 0, "{out}");
-    assert_eq!(t["changed"], true, "check mode reports the pending change: {t}");
+    assert_eq!(
+        t["changed"], true,
+        "check mode reports the pending change: {t}"
+    );
     let diff = t["diff"].to_string();
-    assert!(diff.contains("+ qdisc 1: root"), "--diff shows the plan: {diff}");
+    assert!(
+        diff.contains("+ qdisc 1: root"),
+        "--diff shows the plan: {diff}"
+    );
     assert!(!live(&ns.0).contains("htb"), "check mode changed tc");
     assert!(!dest.exists(), "check mode wrote {}", dest.display());
 
@@ -148,7 +154,11 @@ fn module_check_apply_idempotent_and_failing() {
 
     let (rc, out) = run("good.toml", &[]);
     assert_eq!(rc, 0, "{out}");
-    assert_eq!(task(&out, "localhost")["changed"], false, "second apply is ok: {out}");
+    assert_eq!(
+        task(&out, "localhost")["changed"],
+        false,
+        "second apply is ok: {out}"
+    );
 
     let before = live(&ns.0);
     let (rc, out) = run("broken.toml", &[]);
@@ -204,13 +214,20 @@ fn rollout_playbook_stops_at_the_first_failing_host() {
         .iter()
         .map(|t| t["host"].as_str().unwrap())
         .collect();
-    assert_eq!(ran, ["box1", "box2"], "serial: one host at a time, stop after box2");
+    assert_eq!(
+        ran,
+        ["box1", "box2"],
+        "serial: one host at a time, stop after box2"
+    );
     assert!(live(&first.0).contains("htb"), "box1 was shaped");
     assert!(!live(&third.0).contains("htb"), "box3 was not touched");
     let failed = task(&out, "box2");
     assert_eq!(failed["failed"], true, "{failed}");
     assert!(
-        failed["msg"].as_str().unwrap_or_default().contains("qx-roll-missing"),
+        failed["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("qx-roll-missing"),
         "{failed}"
     );
 }
@@ -233,8 +250,14 @@ fn ansible_doc_renders_the_module() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let doc = &v["qosctl"]["doc"];
     for opt in ["content", "src", "dest", "netns", "qosctl_path", "tc_path"] {
-        assert!(doc["options"][opt].is_object(), "option {opt} documented: {doc}");
+        assert!(
+            doc["options"][opt].is_object(),
+            "option {opt} documented: {doc}"
+        );
     }
-    assert!(v["qosctl"]["examples"].as_str().unwrap().contains("qosctl:"));
+    assert!(v["qosctl"]["examples"]
+        .as_str()
+        .unwrap()
+        .contains("qosctl:"));
     assert!(v["qosctl"]["return"]["plan"].is_object());
 }
