@@ -85,14 +85,6 @@ fn visible_width(line: &str) -> usize {
     n
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn escape_sequences_take_no_room() {
-        assert_eq!(super::visible_width("\x1b[1mDEV\x1b[0m ┆ a0"), 8);
-    }
-}
-
 /// Makes `t` fit [`width`] without breaking numbers and handles across lines: only the
 /// columns named in `wrap` (free text: options, policy paths) may wrap; while the table is
 /// still too wide, the columns in `drop` are hidden, in that order (least useful first).
@@ -142,4 +134,12 @@ pub fn shrink(t: &mut Table, wrap: &[&str], drop: &[&str]) -> Vec<String> {
         }
     }
     hidden
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_sequences_take_no_room() {
+        assert_eq!(super::visible_width("\x1b[1mDEV\x1b[0m ┆ a0"), 8);
+    }
 }

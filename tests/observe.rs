@@ -343,6 +343,52 @@ fn top_fits_80_columns_in_tmux_and_quits_on_q() {
     let _ = iperf3_rate(flow);
 }
 
+/// The pid of the qosctl process in the pane (the pane runs `sh -c`, qosctl its child).
+fn pane_child(tmux: &Tmux) -> String {
+    let shell = run(Command::new("tmux").args(["-L", &tmux.0, "display", "-p", "#{pane_pid}"]));
+    let kids = run(Command::new("ps").args(["-o", "pid=", "--ppid", shell.trim()]));
+    kids.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn top_restores_the_terminal_on_ctrl_c_and_sigint() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces)");
+        return;
+    }
+    let pair = Pair::new("topsig");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = shaped(&pair, dir.path());
+    for how in ["ctrl-c", "sigint"] {
+        // After top: is the terminal cooked again (icanon, echo), and did top exit cleanly?
+        let cmd = format!(
+            "{QOSCTL} --netns {} top --interval 200ms -p {}; echo \"top exited $?\"; \
+             stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; \
+             echo; sleep 60",
+            pair.ns,
+            policy.display()
+        );
+        let tmux = Tmux::start(&format!("sig-{how}"), &cmd, 80);
+        let screen = tmux.wait_for("up/voice", 5);
+        assert!(screen.contains("%CEIL"), "{how}: no table:\n{screen}");
+        if how == "ctrl-c" {
+            run(Command::new("tmux").args(["-L", &tmux.0, "send-keys", "C-c"]));
+        } else {
+            let pid = pane_child(&tmux);
+            run(Command::new("kill").args(["-INT", &pid]));
+        }
+        let after = tmux.wait_for("echo", 3);
+        assert!(after.contains("top exited 0"), "{how}:\n{after}");
+        assert!(
+            after.contains("icanon echo") && !after.contains("%CEIL"),
+            "{how}: terminal not restored:\n{after}"
+        );
+    }
+}
+
 #[test]
 fn top_without_a_terminal_prints_count_snapshots_and_no_colour() {
     if !is_root() {
