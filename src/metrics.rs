@@ -83,57 +83,19 @@ fn serve(addr: &str, scrape: impl Fn() -> Result<String>) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// One metric family: name suffix, type, help, and how to read the value.
-struct Family {
-    suffix: &'static str,
-    counter: bool,
-    help: &'static str,
-    value: fn(&Stats) -> u64,
-}
+/// One metric family: name suffix, counter (else gauge), help (`OBJ` is "qdisc" or
+/// "class"), and the value it reads.
+type Family = (&'static str, bool, &'static str, fn(&Stats) -> u64);
 
+#[rustfmt::skip]
 const FAMILIES: [Family; 7] = [
-    Family {
-        suffix: "bytes_total",
-        counter: true,
-        help: "Bytes sent by the OBJ.",
-        value: |s| s.bytes,
-    },
-    Family {
-        suffix: "packets_total",
-        counter: true,
-        help: "Packets sent by the OBJ.",
-        value: |s| s.packets,
-    },
-    Family {
-        suffix: "drops_total",
-        counter: true,
-        help: "Packets the OBJ dropped.",
-        value: |s| s.drops,
-    },
-    Family {
-        suffix: "overlimits_total",
-        counter: true,
-        help: "Times the OBJ held a packet back for being over its limit.",
-        value: |s| s.overlimits,
-    },
-    Family {
-        suffix: "requeues_total",
-        counter: true,
-        help: "Packets the OBJ requeued because the device was busy.",
-        value: |s| s.requeues,
-    },
-    Family {
-        suffix: "backlog_bytes",
-        counter: false,
-        help: "Bytes queued in the OBJ now.",
-        value: |s| s.backlog_bytes,
-    },
-    Family {
-        suffix: "backlog_packets",
-        counter: false,
-        help: "Packets queued in the OBJ now.",
-        value: |s| s.backlog_packets,
-    },
+    ("bytes_total", true, "Bytes sent by the OBJ.", |s| s.bytes),
+    ("packets_total", true, "Packets sent by the OBJ.", |s| s.packets),
+    ("drops_total", true, "Packets the OBJ dropped.", |s| s.drops),
+    ("overlimits_total", true, "Times the OBJ held a packet back for being over its limit.", |s| s.overlimits),
+    ("requeues_total", true, "Packets the OBJ requeued because the device was busy.", |s| s.requeues),
+    ("backlog_bytes", false, "Bytes queued in the OBJ now.", |s| s.backlog_bytes),
+    ("backlog_packets", false, "Packets queued in the OBJ now.", |s| s.backlog_packets),
 ];
 
 /// Labels of one series, in a fixed order.
@@ -225,11 +187,11 @@ pub fn render(states: &[DeviceState], with_policy: bool) -> String {
                 .collect(),
         ),
     ] {
-        for f in &FAMILIES {
-            let name = format!("qosctl_{what}_{}", f.suffix);
-            family(&mut out, &name, &f.help.replace("OBJ", what), f.counter);
+        for (suffix, counter, help, value) in &FAMILIES {
+            let name = format!("qosctl_{what}_{suffix}");
+            family(&mut out, &name, &help.replace("OBJ", what), *counter);
             for (labels, stats) in objects {
-                series(&mut out, &name, labels, (f.value)(stats));
+                series(&mut out, &name, labels, value(stats));
             }
         }
     }

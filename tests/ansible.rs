@@ -4,23 +4,11 @@
 //! playbook stopping at the first failing host.
 
 mod common;
+use common::traffic::{POLICY, QOSCTL};
 use common::{is_root, Netns};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const QOSCTL: &str = env!("CARGO_BIN_EXE_qosctl");
-
-const POLICY: &str = r#"
-[interfaces.up]
-device = "a0"
-rate = "20mbit"
-default = "bulk"
-leaf = "pfifo"
-
-[interfaces.up.classes.bulk]
-rate = "10mbit"
-"#;
 
 fn contrib() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contrib/ansible")

@@ -6,153 +6,12 @@
 //! parser).
 
 mod common;
-use common::is_root;
+use common::traffic::{need, run, shaped_pair, QOSCTL};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const QOSCTL: &str = env!("CARGO_BIN_EXE_qosctl");
-
-/// The policy under test: all traffic (the default class) through `up/bulk`, 10 Mbit/s.
-const POLICY: &str = r#"
-[interfaces.up]
-device = "a0"
-rate = "20mbit"
-default = "bulk"
-leaf = "pfifo"
-
-[interfaces.up.classes.voice]
-rate = "10%"
-
-[interfaces.up.classes.bulk]
-rate = "10mbit"
-ceil = "10mbit"
-"#;
-
-fn need(prog: &str) -> PathBuf {
-    which(prog)
-        .unwrap_or_else(|| panic!("{prog} is missing: tests/install-deps.sh must install it"))
-}
-
-fn which(prog: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(prog))
-            .find(|f| f.is_file())
-    })
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn ip(args: &[&str]) {
-    run(Command::new("ip").args(args));
-}
-
-/// Two namespaces joined by a veth pair: `a0` (10.77.0.1) in `ns` is shaped, `b0`
-/// (10.77.0.2) in `peer` runs the iperf3 server. MTU 9000, so the headers tc counts and
-/// iperf3 does not are under 1 % of each packet. Both are deleted on drop.
-struct Pair {
-    ns: String,
-    peer: String,
-}
-
-impl Pair {
-    fn new(tag: &str) -> Pair {
-        let ns = format!("qx-{tag}-{}", std::process::id());
-        let pair = Pair {
-            peer: format!("{ns}-p"),
-            ns,
-        };
-        for n in [&pair.ns, &pair.peer] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", n])
-                .stderr(Stdio::null())
-                .status();
-            ip(&["netns", "add", n]);
-            ip(&["-n", n, "link", "set", "lo", "up"]);
-        }
-        let (a, b) = (pair.ns.as_str(), pair.peer.as_str());
-        ip(&[
-            "-n", a, "link", "add", "a0", "mtu", "9000", "type", "veth", "peer", "name", "b0",
-            "mtu", "9000", "netns", b,
-        ]);
-        ip(&["-n", a, "addr", "add", "10.77.0.1/24", "dev", "a0"]);
-        ip(&["-n", b, "addr", "add", "10.77.0.2/24", "dev", "b0"]);
-        ip(&["-n", a, "link", "set", "a0", "up"]);
-        ip(&["-n", b, "link", "set", "b0", "up"]);
-        pair
-    }
-
-    fn qosctl(&self) -> Command {
-        let mut c = Command::new(QOSCTL);
-        c.args(["--netns", &self.ns]);
-        c
-    }
-
-    /// An iperf3 flow a0 → b0 for `secs` seconds; its JSON report on the child's stdout.
-    fn flow(&self, secs: u32) -> Child {
-        need("iperf3");
-        run(Command::new("ip").args([
-            "netns", "exec", &self.peer, "iperf3", "-s", "-1", "-D", "-p", "5301",
-        ]));
-        let started = Instant::now();
-        loop {
-            let ok = Command::new("ip")
-                .args([
-                    "netns", "exec", &self.peer, "ss", "-Hltn", "sport", "= :5301",
-                ])
-                .output()
-                .map(|o| !o.stdout.is_empty())
-                .unwrap_or(false);
-            if ok || started.elapsed() > Duration::from_secs(5) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns,
-                "iperf3",
-                "-c",
-                "10.77.0.2",
-                "-p",
-                "5301",
-            ])
-            .args(["-J", "-t", &secs.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start iperf3")
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for n in [&self.ns, &self.peer] {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
-
-/// Applies [`POLICY`] in the pair's namespace; returns the policy file.
-fn shaped(pair: &Pair, dir: &Path) -> PathBuf {
-    let p = dir.join("policy.toml");
-    std::fs::write(&p, POLICY).unwrap();
-    run(pair.qosctl().arg("apply").arg(&p));
-    p
-}
 
 /// iperf3's receiver rate, bits per second.
 fn iperf3_rate(child: Child) -> f64 {
@@ -190,13 +49,9 @@ fn measured_rate(json: &serde_json::Value, name: &str) -> f64 {
 
 #[test]
 fn measured_rate_matches_iperf3() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces)");
+    let Some((pair, _dir, policy)) = shaped_pair("rate") else {
         return;
-    }
-    let pair = Pair::new("rate");
-    let dir = tempfile::tempdir().unwrap();
-    let policy = shaped(&pair, dir.path());
+    };
     // Without --interval the class's "rate now" is the kernel estimator's: off for htb.
     let flow = pair.flow(8);
     std::thread::sleep(Duration::from_millis(2500));
@@ -285,13 +140,9 @@ impl Drop for Tmux {
 
 #[test]
 fn top_fits_80_columns_in_tmux_and_quits_on_q() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces)");
+    let Some((pair, _dir, policy)) = shaped_pair("top") else {
         return;
-    }
-    let pair = Pair::new("top");
-    let dir = tempfile::tempdir().unwrap();
-    let policy = shaped(&pair, dir.path());
+    };
     let flow = pair.flow(8);
     let cmd = format!(
         "{QOSCTL} --netns {} top -p {}; echo \"top exited $?\"; sleep 60",
@@ -355,13 +206,9 @@ fn pane_child(tmux: &Tmux) -> String {
 
 #[test]
 fn top_restores_the_terminal_on_ctrl_c_and_sigint() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces)");
+    let Some((pair, _dir, policy)) = shaped_pair("topsig") else {
         return;
-    }
-    let pair = Pair::new("topsig");
-    let dir = tempfile::tempdir().unwrap();
-    let policy = shaped(&pair, dir.path());
+    };
     for how in ["ctrl-c", "sigint"] {
         // After top: is the terminal cooked again (icanon, echo), and did top exit cleanly?
         let cmd = format!(
@@ -391,13 +238,9 @@ fn top_restores_the_terminal_on_ctrl_c_and_sigint() {
 
 #[test]
 fn top_without_a_terminal_prints_count_snapshots_and_no_colour() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces)");
+    let Some((pair, _dir, policy)) = shaped_pair("topn") else {
         return;
-    }
-    let pair = Pair::new("topn");
-    let dir = tempfile::tempdir().unwrap();
-    let policy = shaped(&pair, dir.path());
+    };
     let out = run(pair
         .qosctl()
         .args(["top", "--interval", "200ms", "--count", "2", "-p"])
@@ -410,13 +253,9 @@ fn top_without_a_terminal_prints_count_snapshots_and_no_colour() {
 
 #[test]
 fn show_is_bold_on_a_terminal_unless_no_color() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces)");
+    let Some((pair, _dir, policy)) = shaped_pair("color") else {
         return;
-    }
-    let pair = Pair::new("color");
-    let dir = tempfile::tempdir().unwrap();
-    let policy = shaped(&pair, dir.path());
+    };
     for (i, (env, bold)) in [("", true), ("NO_COLOR=1 ", false)].into_iter().enumerate() {
         let cmd = format!(
             "{env}{QOSCTL} --netns {} show -p {}; echo done; sleep 60",
@@ -472,15 +311,11 @@ print(json.dumps(out))
 
 #[test]
 fn metrics_pass_promtool_and_counters_rise_under_traffic() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces)");
+    let Some((pair, _dir, policy)) = shaped_pair("prom") else {
         return;
-    }
+    };
     let promtool = need("promtool");
     let python = python_with("prometheus_client");
-    let pair = Pair::new("prom");
-    let dir = tempfile::tempdir().unwrap();
-    let policy = shaped(&pair, dir.path());
 
     let text = run(pair.qosctl().args(["metrics", "-p"]).arg(&policy));
     let mut check = Command::new(&promtool)
