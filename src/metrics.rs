@@ -243,6 +243,11 @@ mod tests {
             }],
             ..DeviceState::default()
         };
+        let bare = render(std::slice::from_ref(&st), false);
+        assert!(
+            bare.contains("qosctl_qdisc_bytes_total{device=\"a0\",handle=\"1:\",parent=\"root\",kind=\"pfifo\"} 42\n"),
+            "without --policy there is no policy label:\n{bare}"
+        );
         let text = render(&[st], true);
         assert!(text.contains(
             "qosctl_qdisc_bytes_total{device=\"a0\",handle=\"1:\",parent=\"root\",kind=\"pfifo\",policy=\"we\\\"ird\\\\\"} 42\n"
