@@ -54,12 +54,21 @@ fn the_jobs_run_exactly_the_documented_commands() {
         .map(|(_, b)| b)
         .collect();
     assert_eq!(yaml.len(), 2, "one GitHub and one GitLab job");
-    let github = yaml.iter().find(|b| b.contains("runs-on:")).expect("GitHub job");
-    let gitlab = yaml.iter().find(|b| b.contains("script:")).expect("GitLab job");
+    let github = yaml
+        .iter()
+        .find(|b| b.contains("runs-on:"))
+        .expect("GitHub job");
+    let gitlab = yaml
+        .iter()
+        .find(|b| b.contains("script:"))
+        .expect("GitLab job");
     let github_lines: Vec<&str> = github.lines().map(str::trim).collect();
     let gitlab_lines: Vec<&str> = gitlab.lines().map(str::trim).collect();
     for c in &cmds {
-        assert!(github_lines.contains(&c.as_str()), "GitHub job lacks `{c}`:\n{github}");
+        assert!(
+            github_lines.contains(&c.as_str()),
+            "GitHub job lacks `{c}`:\n{github}"
+        );
         assert!(
             gitlab_lines.contains(&format!("- {c}").as_str()),
             "GitLab job lacks `- {c}`:\n{gitlab}"
@@ -142,8 +151,14 @@ fn a_pull_request_prints_the_plan_against_the_saved_state() {
         stdout.contains("wan/voice") && stdout.contains("rate 1.9mbit -> 2.85mbit"),
         "{stdout}"
     );
-    assert!(stdout.contains("lan/all  limit 64KiB -> 128KiB"), "{stdout}");
-    assert!(stdout.contains("Plan: 0 to add, 2 to change, 0 to remove."), "{stdout}");
+    assert!(
+        stdout.contains("lan/all  limit 64KiB -> 128KiB"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Plan: 0 to add, 2 to change, 0 to remove."),
+        "{stdout}"
+    );
     let plan: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("plan.json")).unwrap()).unwrap();
     assert_eq!(plan["in_sync"], false);
@@ -157,7 +172,12 @@ fn an_unchanged_policy_is_in_sync_with_the_saved_state() {
     let dir = repo(&policy);
     let out = run_doc_commands(dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("In sync: nothing to change."), "{stdout}");
 }
 
