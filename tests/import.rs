@@ -553,3 +553,34 @@ fn classes(ns: &Netns) -> Vec<String> {
     v.sort();
     v
 }
+
+/// docs/cbq.md's worked example is a valid policy that says what the CBQ script said.
+#[test]
+fn the_cbq_worked_example_is_a_valid_policy() {
+    let md = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/cbq.md"))
+        .unwrap();
+    let start = md.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let text = &md[start..start + md[start..].find("```").unwrap()];
+    let checked = qosctl::policy::check_str("docs/cbq.md", text);
+    assert!(!checked.has_errors(), "{}", checked.render());
+    let d = checked.desired();
+    let st = &d.devices[0].state;
+    let class = |minor_of: &str| {
+        st.classes
+            .iter()
+            .find(|c| c.name.as_deref() == Some(minor_of))
+            .unwrap_or_else(|| panic!("no {minor_of}: {st:#?}"))
+    };
+    let i = class("eth0/interactive");
+    assert_eq!(
+        (i.rate.bits(), i.ceil.bits(), i.prio),
+        (2_000_000, 2_000_000, Some(0))
+    );
+    let r = class("eth0/rest");
+    assert_eq!(
+        (r.rate.bits(), r.ceil.bits(), r.prio),
+        (8_000_000, 100_000_000, Some(4))
+    );
+    assert!(st.filters.iter().any(|f| f.classid == Some(i.handle)
+        && matches!(f.kind, qosctl::model::FilterKind::Fw { mark: 1, .. })));
+}

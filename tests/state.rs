@@ -421,3 +421,32 @@ fn the_offline_plan_is_the_live_plan() {
     assert_eq!(live, off);
     assert!(live.0.contains("+ qdisc 1: root"), "{}", live.0);
 }
+
+/// docs/json.md lists every field: each key that the file can hold (from every captured
+/// state, netem and fw included) appears in the doc, in backquotes or quotes.
+#[test]
+fn docs_json_md_names_every_field() {
+    let doc = std::fs::read_to_string(root().join("docs/json.md")).unwrap();
+    let states: Vec<DeviceState> = captured_states().into_iter().map(|(_, s)| s).collect();
+    let j = serde_json::to_value(StateFile::from_states(&states, Some("x"))).unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    fn walk(v: &serde_json::Value, keys: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    keys.insert(k.clone());
+                    walk(v, keys);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, keys)),
+            _ => {}
+        }
+    }
+    walk(&j, &mut keys);
+    assert!(keys.len() > 40, "{keys:?}");
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !doc.contains(&format!("`{k}`")) && !doc.contains(&format!("\"{k}\"")))
+        .collect();
+    assert!(missing.is_empty(), "docs/json.md does not name {missing:?}");
+}
