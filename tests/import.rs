@@ -266,7 +266,7 @@ fn import(ns: &Netns, devs: &[&str]) -> (i32, String, String, PathBuf) {
 
 /// The policy is in sync with the kernel: `--detailed-exitcode` 0 and `apply --json`
 /// runs 0 commands.
-fn assert_in_sync(ns: &Netns, policy: &PathBuf, text: &str) {
+fn assert_in_sync(ns: &Netns, policy: &std::path::Path, text: &str) {
     let p = policy.to_str().unwrap();
     let dry = qosctl(ns, &["apply", p, "--dry-run", "--detailed-exitcode"]);
     assert_eq!(

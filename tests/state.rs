@@ -345,6 +345,9 @@ fn both(ns: &Netns, policy: &str, state: &str, extra: &[&str]) -> ((String, i32)
     (run(live), run(off))
 }
 
+/// One edit of the policy, as a pull request would make it.
+type Edit = Box<dyn Fn(String) -> String>;
+
 #[test]
 fn the_offline_plan_is_the_live_plan() {
     need_root!();
@@ -364,7 +367,7 @@ fn the_offline_plan_is_the_live_plan() {
     std::fs::write(&state, &show.stdout).unwrap();
     let state = state.to_str().unwrap();
 
-    let edits: Vec<(&str, Box<dyn Fn(String) -> String>)> = vec![
+    let edits: Vec<(&str, Edit)> = vec![
         ("unchanged", Box::new(|t| t)),
         (
             "a rate",
