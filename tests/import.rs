@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 
 use qosctl::model::{DeviceState, Handle, Parent, QdiscKind};
 use qosctl::plan::{diff_device, Obj, Op};
-use qosctl::tc::read::{parse_classes, parse_filters, parse_qdiscs};
+use qosctl::tc::read::parse_qdiscs;
 
 fn fixture(rel: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -23,32 +23,8 @@ fn fixture(rel: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// One device's state from a capture of `tc -j qdisc show` of all devices and the
-/// per-device class and filter dumps, as `read_device` would assemble it.
 fn state_of(dir: &str, dev: &str, classes: Option<&str>, filters: &[(&str, &str)]) -> DeviceState {
-    let all: serde_json::Value =
-        serde_json::from_str(&fixture(&format!("{dir}/qdisc.json"))).expect("qdisc.json is JSON");
-    let mine: Vec<_> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|q| q["dev"] == dev)
-        .cloned()
-        .collect();
-    let mut st = DeviceState {
-        device: dev.to_string(),
-        qdiscs: parse_qdiscs(&serde_json::to_string(&mine).unwrap()).unwrap(),
-        ..DeviceState::default()
-    };
-    if let Some(c) = classes {
-        st.classes = parse_classes(&fixture(&format!("{dir}/{c}"))).unwrap();
-    }
-    for (file, parent) in filters {
-        let f = fixture(&format!("{dir}/{file}"));
-        st.filters
-            .extend(parse_filters(&f, Handle::parse(parent).unwrap()).unwrap());
-    }
-    st
+    common::captured_state(dir, "qdisc.json", dev, classes, filters)
 }
 
 /// Imports `st`, checks the policy, and plans it against `st` itself.

@@ -52,36 +52,19 @@ fn captured_states() -> Vec<(String, DeviceState)> {
         "kernel-lab-6.1.0-56-amd64",
         "kernel-lab-6.12.95+deb12-amd64",
     ] {
-        let all: serde_json::Value =
-            serde_json::from_str(&fixture(&format!("{d}/qdisc-s-d.json"))).unwrap();
         for dev in ["veth0", "ifb0", "ifb1", "dummy0"] {
-            let mine: Vec<_> = all
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|q| q["dev"] == dev)
-                .cloned()
-                .collect();
-            let mut st = DeviceState {
-                device: dev.into(),
-                qdiscs: parse_qdiscs(&serde_json::to_string(&mine).unwrap()).unwrap(),
-                ..DeviceState::default()
-            };
-            if dev == "veth0" {
-                st.classes = parse_classes(&fixture(&format!("{d}/class-veth0.json"))).unwrap();
-                st.filters = parse_filters(
-                    &fixture(&format!("{d}/filter-veth0-s.json")),
-                    Handle::qdisc(1),
+            let (classes, filters): (_, &[(&str, &str)]) = if dev == "veth0" {
+                (
+                    Some("class-veth0.json"),
+                    &[
+                        ("filter-veth0-s.json", "1:"),
+                        ("filter-veth0-ingress-s.json", "ffff:"),
+                    ],
                 )
-                .unwrap();
-                st.filters.extend(
-                    parse_filters(
-                        &fixture(&format!("{d}/filter-veth0-ingress-s.json")),
-                        Handle::INGRESS,
-                    )
-                    .unwrap(),
-                );
-            }
+            } else {
+                (None, &[])
+            };
+            let st = common::captured_state(d, "qdisc-s-d.json", dev, classes, filters);
             v.push((format!("{d} {dev}"), st));
         }
     }
@@ -113,6 +96,13 @@ fn every_captured_state_survives_the_file_exactly() {
     }
 }
 
+/// The member of a JSON array whose `key` is `value`.
+fn item<'a>(arr: &'a serde_json::Value, key: &str, value: &str) -> &'a serde_json::Value {
+    arr.as_array()
+        .and_then(|a| a.iter().find(|x| x[key] == value))
+        .unwrap_or_else(|| panic!("no {key} = {value} in {arr}"))
+}
+
 #[test]
 fn the_file_uses_tc_handles_bits_bytes_and_microseconds() {
     let states = captured_states();
@@ -134,12 +124,7 @@ fn the_file_uses_tc_handles_bits_bytes_and_microseconds() {
     assert_eq!(htb["parent"], "root");
     assert_eq!(htb["handle"], "1:");
     assert_eq!(htb["options"]["default"], "1:10");
-    let c10 = d["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["handle"] == "1:10")
-        .unwrap();
+    let c10 = item(&d["classes"], "handle", "1:10");
     assert_eq!(c10["parent"], "1:1");
     assert_eq!(c10["rate_bps"], 20_000_000);
     assert_eq!(c10["ceil_bps"], 50_000_000);
@@ -147,45 +132,20 @@ fn the_file_uses_tc_handles_bits_bytes_and_microseconds() {
     assert_eq!(c10["rates_from_text"], true);
     assert_eq!(c10["stats"]["packets"], 54);
     assert!(c10["stats"]["rate_measured_bps"].is_null());
-    let c1 = d["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["handle"] == "1:1")
-        .unwrap();
+    let c1 = item(&d["classes"], "handle", "1:1");
     assert_eq!(c1["parent"], "1:");
-    let leaf = d["qdiscs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["handle"] == "10:")
-        .unwrap();
+    let leaf = item(&d["qdiscs"], "handle", "10:");
     assert_eq!(leaf["parent"], "1:10");
     assert_eq!(leaf["options"]["limit_packets"], 200);
-    let netem = j["devices"][1]["qdiscs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["kind"] == "netem")
-        .unwrap();
+    let netem = item(&j["devices"][1]["qdiscs"], "kind", "netem");
     assert!(
         netem["options"]["delay_us"].as_f64().unwrap() > 0.0,
         "{netem}"
     );
-    let ingress = j["devices"][1]["qdiscs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["kind"] == "ingress")
-        .unwrap();
+    let ingress = item(&j["devices"][1]["qdiscs"], "kind", "ingress");
     assert_eq!(ingress["handle"], "ffff:");
     assert_eq!(ingress["parent"], "ingress");
-    let fw = j["devices"][1]["filters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["kind"] == "fw")
-        .unwrap();
+    let fw = item(&j["devices"][1]["filters"], "kind", "fw");
     assert_eq!(fw["options"]["mark"], "0xa");
     assert_eq!(fw["classid"], "1:10");
 }
@@ -234,17 +194,14 @@ fn state_files_that_are_not_version_1_are_refused_with_the_fix() {
 
 #[test]
 fn state_without_dry_run_is_refused_before_anything_runs() {
-    let out = Command::new(env!("CARGO_BIN_EXE_qosctl"))
-        .args([
-            "--tc",
-            "/nonexistent/tc",
-            "apply",
-            &demo(),
-            "--state",
-            "empty",
-        ])
-        .output()
-        .unwrap();
+    let out = qosctl(&[
+        "--tc",
+        "/nonexistent/tc",
+        "apply",
+        &demo(),
+        "--state",
+        "empty",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
@@ -255,19 +212,16 @@ fn state_without_dry_run_is_refused_before_anything_runs() {
 #[test]
 fn state_empty_plans_every_device_as_fresh_without_tc() {
     // --tc names a program that does not exist: locating it would fail, running it too.
-    let out = Command::new(env!("CARGO_BIN_EXE_qosctl"))
-        .args([
-            "--tc",
-            "/nonexistent/tc",
-            "apply",
-            &demo(),
-            "--dry-run",
-            "--detailed-exitcode",
-            "--state",
-            "empty",
-        ])
-        .output()
-        .unwrap();
+    let out = qosctl(&[
+        "--tc",
+        "/nonexistent/tc",
+        "apply",
+        &demo(),
+        "--dry-run",
+        "--detailed-exitcode",
+        "--state",
+        "empty",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
