@@ -552,9 +552,9 @@ fn leftovers(w: &mut Writer, st: &DeviceState, used: &Used) {
     for q in &st.qdiscs {
         if !used.qdiscs.contains(&q.handle) {
             let at = match q.parent {
-                Parent::Root => "root".to_string(),
-                Parent::Ingress => "ingress".to_string(),
-                Parent::Class(h) => format!("parent {h}"),
+                Parent::Root => " root".to_string(),
+                Parent::Ingress => String::new(),
+                Parent::Class(h) => format!(" parent {h}"),
             };
             let why = if matches!(q.kind, QdiscKind::Ingress) {
                 "a policy has no ingress yet"
@@ -562,7 +562,7 @@ fn leftovers(w: &mut Writer, st: &DeviceState, used: &Used) {
                 "a policy cannot express it"
             };
             lines.push(format!(
-                "qdisc {} {} {at} ({why}; apply removes it)",
+                "qdisc {} {}{at} ({why}; apply removes it)",
                 q.kind.kind_name(),
                 q.handle
             ));

@@ -22,5 +22,5 @@ qosctl import veth0 dummy0 > "$P" 2> "$RAW/import.stderr"; rc=$?
 sed 's/^/  | /' "$P"
 eq "import exit code (0 = complete)" "$rc" 0
 in_sync "imported policy is in sync with the tree it came from" "$P"
-q_step "apply of the imported policy runs 0 commands" 0 apply --json "$P"
-eq "commands applied" "$(jq -r '.applied' "$QOUT" 2>/dev/null)" 0
+applied=$(qosctl apply --json "$P" 2> "$RAW/apply.stderr" | jq -r '.applied')
+eq "apply of the imported policy runs 0 commands" "$applied" 0
