@@ -9,6 +9,7 @@ pub mod apply;
 pub mod check;
 pub mod cli;
 pub mod complete;
+pub mod import;
 pub mod metrics;
 pub mod model;
 pub mod plan;
@@ -17,6 +18,7 @@ pub mod rates;
 pub mod reset;
 pub mod resolve;
 pub mod show;
+pub mod state;
 pub mod tc;
 pub mod term;
 pub mod top;
@@ -33,6 +35,9 @@ pub enum Exit {
     Error = 1,
     /// With `--detailed-exitcode`: changes pending (dry run) or applied.
     Changes = 2,
+    /// `import`: the policy was written, but some objects it cannot express are only
+    /// comments in it.
+    Partial = 3,
 }
 
 impl From<Exit> for ExitCode {
@@ -50,6 +55,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Exit> {
         Command::Reset(a) => reset::run(&cli.global, &a),
         Command::Top(a) => top::run(&cli.global, &a),
         Command::Metrics(a) => metrics::run(&cli.global, &a),
+        Command::Import(a) => import::run(&cli.global, &a),
     }
 }
 

@@ -49,13 +49,6 @@ pub struct Measured {
     pub overlimits_per_s: f64,
 }
 
-impl Measured {
-    /// Bytes per second, as the kernel's estimator reports it (`Stats::rate_bps`).
-    pub fn bytes_per_s(&self) -> u64 {
-        (self.bits_per_s / 8.0).round() as u64
-    }
-}
-
 /// Reads every device once: `tc -j -s -d qdisc show` and, where there is an htb, `class
 /// show`, each timed on its own. The time is the middle of the tc run, the best guess of
 /// when the kernel copied the counters out; on a loaded machine one tc run can take 50 ms,
@@ -150,22 +143,26 @@ pub fn measure(before: &Sample, after: &Sample) -> BTreeMap<Key, Measured> {
     out
 }
 
-/// Writes measured rates into the states of a sample, in the field the table's "rate now"
-/// column and `--json` print (`Stats::rate_bps`, bytes per second). Objects without a
-/// measurement (new since the first sample) get `None` rather than the kernel's estimate,
-/// so a column never mixes the two.
+/// Writes measured rates into `Stats::rate_measured_bps` (bits per second), which the
+/// table's "rate now" column prefers over the kernel's estimator and `--json` prints as
+/// `rate_measured_bps`. Objects without a measurement (new since the first sample) keep
+/// `None`.
 pub fn overlay(states: &mut [DeviceState], rates: &BTreeMap<Key, Measured>) {
     for st in states {
         let dev = st.device.clone();
-        let get = |o: Object| rates.get(&(dev.clone(), o)).map(Measured::bytes_per_s);
+        let get = |o: Object| {
+            rates
+                .get(&(dev.clone(), o))
+                .map(|m| m.bits_per_s.round() as u64)
+        };
         for q in &mut st.qdiscs {
             if let Some(s) = &mut q.stats {
-                s.rate_bps = get(Object::Qdisc(q.handle));
+                s.rate_measured_bps = get(Object::Qdisc(q.handle));
             }
         }
         for c in &mut st.classes {
             if let Some(s) = &mut c.stats {
-                s.rate_bps = get(Object::Class(c.handle));
+                s.rate_measured_bps = get(Object::Class(c.handle));
             }
         }
     }
@@ -255,10 +252,9 @@ mod tests {
 
         let mut states = vec![after.devices[0].state.clone()];
         overlay(&mut states, &m);
-        assert_eq!(
-            states[0].qdiscs[0].stats.as_ref().unwrap().rate_bps,
-            Some(1_250_000)
-        );
+        let s = states[0].qdiscs[0].stats.as_ref().unwrap();
+        assert_eq!(s.rate_measured_bps, Some(10_000_000));
+        assert_eq!(s.rate_bps, None, "the kernel's estimator is left as read");
     }
 
     #[test]

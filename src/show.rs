@@ -38,7 +38,8 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
-        let json = serde_json::to_string_pretty(&states).context("serializing the live state")?;
+        let file = crate::state::json::StateFile::from_states(&states, global.netns.as_deref());
+        let json = serde_json::to_string_pretty(&file).context("serializing the live state")?;
         writeln!(out, "{json}")?;
         return Ok(Exit::Ok);
     }
@@ -170,8 +171,10 @@ fn counters(s: Option<&Stats>) -> Vec<String> {
             s.drops.to_string(),
             s.overlimits.to_string(),
             format!("{}B {}p", s.backlog_bytes, s.backlog_packets),
-            s.rate_bps
-                .map(|b| Rate::from_bytes(b).to_string())
+            // qosctl's measurement (`--interval`) when there is one, else the kernel's.
+            s.rate_measured_bps
+                .map(|b| crate::top::human_bits(b as f64))
+                .or_else(|| s.rate_bps.map(|b| Rate::from_bytes(b).to_string()))
                 .unwrap_or_else(|| "-".into()),
         ],
     }

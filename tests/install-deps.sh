@@ -10,6 +10,7 @@ command -v python3 >/dev/null || pkgs+=(python3)
 command -v tmux >/dev/null || pkgs+=(tmux)              # tests/observe.rs runs top in it
 command -v promtool >/dev/null || pkgs+=(prometheus)    # tests/observe.rs checks metrics with it
 python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)
+command -v fireqos >/dev/null || pkgs+=(fireqos)   # tests/import.rs round-trips a tree FireQoS made
 if [ "${#pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${pkgs[*]} (run as root to install them)" >&2

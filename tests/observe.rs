@@ -22,15 +22,14 @@ fn iperf3_rate(child: Child) -> f64 {
         .unwrap_or_else(|| panic!("no receiver rate in {v}"))
 }
 
-/// The measured rate of the class named `name` in `show --json` output, bits per second:
-/// `rate_measured_bps` where the versioned format has it, else the kernel-estimator field
-/// that `--interval` fills (bytes per second).
+/// The measured rate (`rate_measured_bps`) of the class named `name` in `show --json`
+/// output, bits per second.
 fn measured_rate(json: &serde_json::Value, name: &str) -> f64 {
     fn find<'a>(v: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
         match v {
             serde_json::Value::Object(m) => {
                 let named = m.get("name").and_then(|n| n.as_str()) == Some(name);
-                if named && m.contains_key("ceil") {
+                if named && (m.contains_key("ceil") || m.contains_key("ceil_bps")) {
                     return Some(v);
                 }
                 m.values().find_map(|x| find(x, name))
@@ -41,10 +40,9 @@ fn measured_rate(json: &serde_json::Value, name: &str) -> f64 {
     }
     let class = find(json, name).unwrap_or_else(|| panic!("no class {name} in {json}"));
     let stats = class.get("stats").unwrap_or(class);
-    if let Some(b) = stats.get("rate_measured_bps").and_then(|r| r.as_f64()) {
-        return b;
-    }
-    stats["rate_bps"].as_f64().expect("a measured rate") * 8.0
+    stats["rate_measured_bps"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no measured rate in {class}"))
 }
 
 #[test]
