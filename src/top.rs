@@ -45,6 +45,15 @@ pub fn run(global: &Global, args: &TopArgs) -> Result<Exit> {
         None => None,
     };
     let devices = target_devices(&tc, &args.devices, desired.as_ref())?;
+    if devices.is_empty() {
+        let ns = tc
+            .netns
+            .as_deref()
+            .map(|n| format!(" in network namespace {n}"))
+            .unwrap_or_default();
+        println!("No device{ns} has a qdisc tree: nothing to watch.");
+        return Ok(Exit::Ok);
+    }
     let mut frames = Frames {
         tc,
         devices,

@@ -344,15 +344,7 @@ fn metrics_pass_promtool_and_counters_rise_under_traffic() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let url = exporter_url(&mut server);
     let flow = pair.flow(4);
     std::thread::sleep(Duration::from_millis(1500));
     let t0 = Instant::now();
@@ -364,7 +356,7 @@ fn metrics_pass_promtool_and_counters_rise_under_traffic() {
     // Each scrape happened somewhere inside its call: take the middles.
     let secs = ((t2 + (Instant::now() - t2) / 2) - (t0 + (t1 - t0) / 2)).as_secs_f64();
     let _ = iperf3_rate(flow);
-    let status = http_status(&url.replace("/metrics", "/nothing"));
+    let (status, _) = http_get(&url.replace("/metrics", "/nothing"));
     let _ = server.kill();
     let _ = server.wait();
 
@@ -391,13 +383,56 @@ fn metrics_pass_promtool_and_counters_rise_under_traffic() {
     assert_eq!(status, 404);
 }
 
-/// The status code of a plain HTTP GET of `url` (`http://host:port/path`).
-fn http_status(url: &str) -> u16 {
+/// The URL a `metrics --listen 127.0.0.1:0` child announces on its first line of stderr.
+fn exporter_url(server: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string()
+}
+
+/// A plain HTTP GET of `url` (`http://host:port/path`): status code and body.
+fn http_get(url: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut s = std::net::TcpStream::connect(host).unwrap();
     write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    resp.split_whitespace().nth(1).unwrap().parse().unwrap()
+    let status = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+#[test]
+fn a_failing_scrape_is_a_500_with_tcs_message() {
+    // A tc that fails the way a vanished device does: no root or kernel needed.
+    let dir = tempfile::tempdir().unwrap();
+    let tc = dir.path().join("tc");
+    std::fs::write(
+        &tc,
+        "#!/bin/sh\necho 'Cannot find device \"a0\"' >&2\nexit 1\n",
+    )
+    .unwrap();
+    run(Command::new("chmod").arg("755").arg(&tc));
+    let mut server = Command::new(QOSCTL)
+        .arg("--tc")
+        .arg(&tc)
+        .args(["metrics", "--listen", "127.0.0.1:0", "a0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = exporter_url(&mut server);
+    let (status, body) = http_get(&url);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("device \"a0\" does not exist"), "{body}");
 }
