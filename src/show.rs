@@ -44,14 +44,10 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     if states.is_empty() {
-        let ns = global
-            .netns
-            .as_deref()
-            .map(|n| format!(" in network namespace {n}"))
-            .unwrap_or_default();
         writeln!(
             out,
-            "No device{ns} has a qdisc tree: all are at the kernel default."
+            "{}: all are at the kernel default.",
+            no_tree(global.netns.as_deref())
         )?;
         return Ok(Exit::Ok);
     }
@@ -64,6 +60,14 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
     }
     out.flush()?;
     Ok(Exit::Ok)
+}
+
+/// "No device (in network namespace NS) has a qdisc tree", for `show` and `top`.
+pub fn no_tree(netns: Option<&str>) -> String {
+    let ns = netns
+        .map(|n| format!(" in network namespace {n}"))
+        .unwrap_or_default();
+    format!("No device{ns} has a qdisc tree")
 }
 
 /// The devices `show`, `top` and `metrics` read: those named, else those of the policy,

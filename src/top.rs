@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::cli::{Global, TopArgs};
 use crate::model::{DeviceState, Parent};
 use crate::rates::{self, Key, Measured, Object, Sample};
-use crate::show::{name_all, target_devices};
+use crate::show::{name_all, no_tree, target_devices};
 use crate::tc::Tc;
 use crate::units::Rate;
 use crate::Exit;
@@ -46,12 +46,7 @@ pub fn run(global: &Global, args: &TopArgs) -> Result<Exit> {
     };
     let devices = target_devices(&tc, &args.devices, desired.as_ref())?;
     if devices.is_empty() {
-        let ns = tc
-            .netns
-            .as_deref()
-            .map(|n| format!(" in network namespace {n}"))
-            .unwrap_or_default();
-        println!("No device{ns} has a qdisc tree: nothing to watch.");
+        println!("{}: nothing to watch.", no_tree(tc.netns.as_deref()));
         return Ok(Exit::Ok);
     }
     let mut frames = Frames {
