@@ -101,8 +101,9 @@ pub fn rows<'a>(
                 crate::model::QdiscKind::Tbf(t) => Some(t.rate),
                 _ => None,
             };
+            // Unnamed qdiscs go by their kind; the ingress one says so (it sees the other way).
             let kind = q.kind.kind_name().to_string();
-            let where_ = if q.parent == Parent::Ingress {
+            let unnamed = if q.parent == Parent::Ingress {
                 format!("{kind} (ingress)")
             } else {
                 kind
@@ -110,7 +111,7 @@ pub fn rows<'a>(
             out.push(Row {
                 device: st.device.clone(),
                 handle: q.handle.to_string(),
-                name: q.name.clone().unwrap_or(where_),
+                name: q.name.clone().unwrap_or(unnamed),
                 rate: *rate,
                 ceil,
                 backlog_bytes: s.backlog_bytes,
