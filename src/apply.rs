@@ -36,7 +36,10 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     require_net_admin()?;
     // Held until we return: two applies never interleave their read-plan-write.
     let _lock = lock(global)?;
-    let before = read_all(&tc, &desired)?;
+    // From here a Ctrl-C or kill (TERM/HUP) stops tc and restores instead of leaving a
+    // half-applied tree.
+    crate::child::catch_signals()?;
+    let before = read_all(&tc, &desired).map_err(interrupted_before)?;
     let plan = make_plan(&desired, &before);
     let commands = plan.commands();
 
@@ -65,12 +68,27 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
                 .map(|(dev, h)| format!("class show dev {dev} classid {h}")),
         );
     }
+    if let Some(s) = crate::child::pending() {
+        bail!(
+            "interrupted by {} before anything was changed",
+            crate::child::signal_name(s)
+        );
+    }
     let started = Instant::now();
     let printed = tc.batch_with(&["-d"], &batch);
     if let Err(e) = &printed {
-        let restore = restore(&tc, &desired, &before);
-        let mut msg = match (&e.command, e.line) {
-            (Some(cmd), Some(line)) => format!(
+        let restore = restore(&tc.uninterruptible(), &desired, &before);
+        let mut msg = match (&e.command, e.line, e.stop) {
+            (_, _, Some(crate::child::Stop::Signal(s))) => format!(
+                "interrupted by {} while tc -batch ran the {} commands of the plan: tc was stopped\n",
+                crate::child::signal_name(s),
+                commands.len()
+            ),
+            (_, _, Some(stop)) => format!(
+                "tc -batch of {} commands: {stop}\n",
+                commands.len()
+            ),
+            (Some(cmd), Some(line), None) => format!(
                 "tc failed at line {line} of {} of the batch:\n  {cmd}\n",
                 commands.len()
             ),
@@ -95,10 +113,17 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let elapsed = started.elapsed();
 
     // Read back and verify convergence, naming any object and field that differs.
+    // The batch went through: a signal from now on no longer stops the verification.
     let after = match (&reread, &printed) {
         (Some(r), Ok(out)) => patch_classes(&plan, &before, r, out)?,
-        _ => read_all(&tc, &desired)?,
+        _ => read_all(&tc.uninterruptible(), &desired)?,
     };
+    if let Some(s) = crate::child::pending() {
+        eprintln!(
+            "note: {} arrived after the batch had completed; finishing the apply",
+            crate::child::signal_name(s)
+        );
+    }
     let rest = make_plan(&desired, &after);
     if !rest.is_empty() {
         bail!(
@@ -131,6 +156,17 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// A read before the batch that a signal stopped: say so, nothing was changed yet.
+fn interrupted_before(e: anyhow::Error) -> anyhow::Error {
+    match crate::child::pending() {
+        Some(s) => anyhow::anyhow!(
+            "interrupted by {} before anything was changed",
+            crate::child::signal_name(s)
+        ),
+        None => e,
+    }
 }
 
 /// What a kernel refusal usually means, for the messages people hit most.

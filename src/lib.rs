@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod check;
+pub mod child;
 pub mod cli;
 pub mod model;
 pub mod plan;

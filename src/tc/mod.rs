@@ -4,11 +4,11 @@
 pub mod read;
 pub mod render;
 
-use anyhow::{bail, Context, Result};
-use std::io::Write;
+use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use crate::child::{self, Limits, RunError, Stop};
 use crate::cli::Global;
 
 /// How to run tc: which binary, in which network namespace.
@@ -16,6 +16,10 @@ use crate::cli::Global;
 pub struct Tc {
     pub path: PathBuf,
     pub netns: Option<String>,
+    /// Deadline and output cap of each tc process (see [`crate::child`]).
+    pub limits: Limits,
+    /// Whether a caught SIGINT/SIGTERM stops the running tc (false while restoring).
+    pub abort_on_signal: bool,
 }
 
 /// A failed `tc -batch`: the line tc stopped at (1-based, when it said) and its stderr.
@@ -27,11 +31,16 @@ pub struct BatchError {
     pub stderr: String,
     /// Lines of the batch that ran before the failure (they changed the kernel).
     pub applied: usize,
+    /// qosctl stopped tc itself (deadline, flood, signal): how far it got is unknown.
+    pub stop: Option<Stop>,
 }
 
 impl BatchError {
     fn describe(&self) -> String {
         let msg = self.stderr.trim();
+        if let Some(stop) = &self.stop {
+            return format!("tc -batch: {stop}");
+        }
         match &self.command {
             Some(c) => format!("tc failed on `{c}`: {msg}"),
             None => format!("tc -batch failed: {msg}"),
@@ -56,6 +65,8 @@ impl Tc {
         Ok(Tc {
             path,
             netns: global.netns.clone(),
+            limits: Limits::from_env()?,
+            abort_on_signal: true,
         })
     }
 
@@ -63,6 +74,16 @@ impl Tc {
         Tc {
             path: path.into(),
             netns,
+            limits: Limits::default(),
+            abort_on_signal: true,
+        }
+    }
+
+    /// The same tc, not stopped by signals: for the restore, which must run to its end.
+    pub fn uninterruptible(&self) -> Tc {
+        Tc {
+            abort_on_signal: false,
+            ..self.clone()
         }
     }
 
@@ -90,12 +111,17 @@ impl Tc {
 
     /// Runs `tc ARGS` and returns stdout; an error names the command and quotes stderr.
     pub fn run(&self, args: &[&str]) -> Result<String> {
-        let out = self
-            .base()
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("could not run `{}`", self.display(args)))?;
+        let mut cmd = self.base();
+        cmd.args(args);
+        let out = match child::run(cmd, None, &self.limits, self.abort_on_signal) {
+            Ok(out) => out,
+            Err(RunError::Spawn(e)) => {
+                return Err(e).with_context(|| format!("could not run `{}`", self.display(args)))
+            }
+            Err(RunError::Stopped { stop, .. }) => {
+                return Err(anyhow!("`{}`: {stop}", self.display(args)))
+            }
+        };
         if !out.status.success() {
             bail!(
                 "`{}` failed ({}): {}",
@@ -116,6 +142,8 @@ impl Tc {
 
     /// `tc OPTS -batch -`, returning what it printed: the output of any `show` lines
     /// in the batch (apply reads back what it changed in the same process).
+    /// Its deadline is [`Limits::timeout`] plus 1 ms per line (a 20,000-line batch of a
+    /// 10,000-class tree gets 50 s by default).
     pub fn batch_with(
         &self,
         opts: &[&str],
@@ -124,31 +152,37 @@ impl Tc {
         if lines.is_empty() {
             return Ok(String::new());
         }
-        let spawn_err = |e: std::io::Error| BatchError {
+        let failed = |stderr: String, stop: Option<Stop>| BatchError {
             line: None,
             command: None,
-            stderr: format!("could not run {}: {e}", self.display(&["-batch", "-"])),
+            stderr,
             applied: 0,
+            stop,
         };
-        let mut child = self
-            .base()
-            .args(opts)
-            .args(["-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(spawn_err)?;
         let mut input = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for l in lines {
             input.push_str(l);
             input.push('\n');
         }
-        // Write from a thread: tc may print (and fill the pipe) before reading all input.
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let out = child.wait_with_output().map_err(spawn_err)?;
-        let _ = writer.join();
+        let mut cmd = self.base();
+        cmd.args(opts).args(["-batch", "-"]);
+        let limits = Limits {
+            timeout: self.limits.timeout + std::time::Duration::from_millis(lines.len() as u64),
+            ..self.limits.clone()
+        };
+        let out = match child::run(cmd, Some(input.into_bytes()), &limits, self.abort_on_signal) {
+            Ok(out) => out,
+            Err(RunError::Spawn(e)) => {
+                let msg = format!("could not run {}: {e}", self.display(&["-batch", "-"]));
+                return Err(failed(msg, None));
+            }
+            Err(RunError::Stopped { stop, stderr }) => {
+                return Err(failed(
+                    String::from_utf8_lossy(&stderr).into_owned(),
+                    Some(stop),
+                ))
+            }
+        };
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -162,6 +196,7 @@ impl Tc {
             line,
             command,
             stderr: strip_failed_line(&stderr),
+            stop: None,
         })
     }
 }

@@ -1,0 +1,311 @@
+//! What must stay true when things go wrong (issue 13): qosctl killed or interrupted mid
+//! batch, devices with names tc's batch reader would split, two applies racing for the
+//! lock, a hanging or flooding tc, and a failure injected at every line of real batches.
+//! Each test works in a throw-away network namespace (`common::Netns`); needs root.
+
+mod common;
+use common::{is_root, Netns};
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("SKIP: {} needs root (network namespaces)", module_path!());
+            return;
+        }
+    };
+}
+
+fn real_tc() -> PathBuf {
+    which::which("tc").expect("tc is missing: tests/install-deps.sh must install it")
+}
+
+fn run(cmd: &[&str]) -> Output {
+    Command::new(cmd[0])
+        .args(&cmd[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+fn ok(cmd: &[&str]) -> String {
+    let o = run(cmd);
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A namespace with its veth pair, a scratch directory and helpers to run qosctl in it.
+struct Lab {
+    ns: Netns,
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new(tag: &str) -> Lab {
+        Lab {
+            ns: Netns::with_veth(tag),
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.ns.0
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.write(name, body);
+        ok(&["chmod", "+x", p.to_str().unwrap()]);
+        p
+    }
+
+    /// A tc that feeds its batch to the real tc one line per 50 ms: a batch of 40 lines
+    /// takes 2 s, so a test can act while it runs. `exec` keeps tc the direct child of
+    /// qosctl (the process that gets the parent-death signal).
+    fn slow_tc(&self) -> PathBuf {
+        let body = format!(
+            "#!/bin/bash\nfor a in \"$@\"; do\n  if [ \"$a\" = -batch ]; then\n    exec '{tc}' \"$@\" < <(while IFS= read -r l; do printf '%s\\n' \"$l\"; sleep 0.05; done)\n  fi\ndone\nexec '{tc}' \"$@\"\n",
+            tc = real_tc().display()
+        );
+        self.script("tc-slow", &body)
+    }
+
+    fn qosctl_cmd(&self, tc: Option<&Path>, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_qosctl"));
+        c.arg("--netns").arg(self.name());
+        if let Some(tc) = tc {
+            c.arg("--tc").arg(tc);
+        }
+        c.args(args);
+        c
+    }
+
+    fn qosctl(&self, tc: Option<&Path>, args: &[&str]) -> Output {
+        self.qosctl_cmd(tc, args).output().expect("run qosctl")
+    }
+
+    fn apply(&self, p: &Path) -> Output {
+        self.qosctl(None, &["apply", p.to_str().unwrap()])
+    }
+
+    fn in_sync(&self, p: &Path) -> bool {
+        let o = self.qosctl(
+            None,
+            &[
+                "apply",
+                "--dry-run",
+                "--detailed-exitcode",
+                p.to_str().unwrap(),
+            ],
+        );
+        assert!(matches!(o.status.code(), Some(0 | 2)), "{}", text(&o));
+        o.status.code() == Some(0)
+    }
+
+    fn tc(&self, args: &[&str]) -> String {
+        let mut v = vec!["tc", "-n", self.name()];
+        v.extend_from_slice(args);
+        ok(&v)
+    }
+
+    fn ip(&self, args: &[&str]) -> String {
+        let mut v = vec!["ip", "-n", self.name()];
+        v.extend_from_slice(args);
+        ok(&v)
+    }
+
+    /// Everything tc shows of `dev` but counters, as a set of entries (an entry is a line
+    /// and the indented lines under it): the kernel's dump order is not state.
+    fn dump(&self, dev: &str) -> BTreeSet<String> {
+        let mut set = BTreeSet::new();
+        for args in [
+            &["-d", "qdisc", "show", "dev", dev][..],
+            &["-d", "class", "show", "dev", dev],
+            &["-d", "filter", "show", "dev", dev],
+            &["-d", "filter", "show", "dev", dev, "parent", "ffff:"],
+        ] {
+            let out = self.tc(args);
+            let mut cur = String::new();
+            for l in out.lines() {
+                if !l.starts_with([' ', '\t']) && !cur.is_empty() {
+                    set.insert(std::mem::take(&mut cur));
+                }
+                cur.push_str(l.trim_end());
+                cur.push('\n');
+            }
+            if !cur.is_empty() {
+                set.insert(cur);
+            }
+        }
+        set
+    }
+}
+
+/// `n` leaf classes under one root, rates `rate_kbit` each: 2n+2 batch lines from scratch.
+fn classes(dev: &str, n: usize, rate_kbit: usize) -> String {
+    let mut s = format!(
+        "[interfaces.lab]\ndevice = \"{dev}\"\nrate = \"100mbit\"\ndefault = \"c1\"\nleaf = \"pfifo\"\n"
+    );
+    for i in 1..=n {
+        s += &format!(
+            "[interfaces.lab.classes.c{i}]\nid = {}\nrate = \"{}kbit\"\nceil = \"50mbit\"\n",
+            0x10 + i,
+            rate_kbit + i
+        );
+    }
+    s
+}
+
+/// Processes whose command line names this namespace (a tc -n NS still running).
+fn tc_children_of(ns: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.chars().all(|c| c.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.iter().any(|a| a == ns) && args.iter().any(|a| a == "-batch") {
+            found.push(format!("{pid}: {}", args.join(" ")));
+        }
+    }
+    found
+}
+
+/// Waits until `f` holds, at most `secs`.
+fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn kill_9_mid_batch_leaves_no_tc_running_and_the_next_apply_converges() {
+    need_root!();
+    let lab = Lab::new("kill9");
+    let p = lab.write("p.toml", &classes("a0", 20, 1000));
+    let slow = lab.slow_tc();
+    let mut child = lab
+        .qosctl_cmd(Some(&slow), &["apply", p.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn qosctl");
+    // Mid batch: some classes are in, most are not.
+    assert!(
+        wait_for(20, || lab
+            .tc(&["class", "show", "dev", "a0"])
+            .lines()
+            .count()
+            >= 3),
+        "the batch never started"
+    );
+    child.kill().expect("kill -9"); // SIGKILL
+    let _ = child.wait();
+    assert!(
+        wait_for(2, || tc_children_of(lab.name()).is_empty()),
+        "tc outlived qosctl: {:?}",
+        tc_children_of(lab.name())
+    );
+    let classes_then = lab.tc(&["class", "show", "dev", "a0"]);
+    assert!(
+        classes_then.lines().count() < 22,
+        "the batch had finished before the kill: the test proves nothing"
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        lab.tc(&["class", "show", "dev", "a0"]),
+        classes_then,
+        "something kept changing the kernel after qosctl died"
+    );
+    let o = lab.apply(&p);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(lab.in_sync(&p));
+}
+
+/// Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM while
+/// the batch runs: qosctl stops tc, restores, and says so.
+fn signal_mid_batch_restores(tag: &str, sig: i32, name: &str) {
+    let lab = Lab::new(tag);
+    let base = lab.write("base.toml", &classes("a0", 4, 2000));
+    assert!(lab.apply(&base).status.success());
+    let before = lab.dump("a0");
+    let p = lab.write("p.toml", &classes("a0", 20, 1000));
+    let slow = lab.slow_tc();
+    let child = {
+        use std::os::unix::process::CommandExt;
+        lab.qosctl_cmd(Some(&slow), &["apply", p.to_str().unwrap()])
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn qosctl")
+    };
+    assert!(
+        wait_for(20, || lab.dump("a0") != before),
+        "the batch never started"
+    );
+    // SAFETY: kill(2) on the process group the child leads.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), sig) }, 0);
+    let o = child.wait_with_output().expect("wait");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        err.contains(&format!("interrupted by {name}")),
+        "{}",
+        text(&o)
+    );
+    assert!(err.contains("restored"), "{}", text(&o));
+    assert!(tc_children_of(lab.name()).is_empty());
+    assert_eq!(lab.dump("a0"), before, "not restored after {name}");
+    assert!(lab.in_sync(&base));
+}
+
+#[test]
+fn sigint_to_the_process_group_mid_batch_restores_and_says_so() {
+    need_root!();
+    signal_mid_batch_restores("sigint", libc::SIGINT, "SIGINT");
+}
+
+#[test]
+fn sigterm_mid_batch_restores_and_says_so() {
+    need_root!();
+    signal_mid_batch_restores("sigterm", libc::SIGTERM, "SIGTERM");
+}
