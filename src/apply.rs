@@ -219,6 +219,10 @@ fn exit_for(plan: &Plan, detailed: bool) -> Exit {
 /// Live state of every device the policy names. Any missing device is an error before
 /// anything is changed anywhere.
 pub fn read_all(tc: &Tc, desired: &Desired) -> Result<Vec<DeviceState>> {
+    for d in &desired.devices {
+        crate::tc::check_device_name(&d.state.device)
+            .with_context(|| format!("interface {}", crate::escape::escape(&d.alias)))?;
+    }
     desired
         .devices
         .iter()

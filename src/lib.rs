@@ -9,6 +9,7 @@ pub mod apply;
 pub mod check;
 pub mod child;
 pub mod cli;
+pub mod escape;
 pub mod model;
 pub mod plan;
 pub mod policy;

@@ -309,3 +309,87 @@ fn sigterm_mid_batch_restores_and_says_so() {
     need_root!();
     signal_mid_batch_restores("sigterm", libc::SIGTERM, "SIGTERM");
 }
+
+/// Names Linux accepts but tc's batch reader would split or cut, each next to the device
+/// it would turn into ("\"d1\"" -> d1, "d2#x" -> d2, ...).
+const ODD: [(&str, &str); 5] = [
+    ("\"d1\"", "d1"),
+    ("d2#x", "d2"),
+    ("'d3'", "d3"),
+    ("d4\\", "d4"),
+    ("d5\u{1}", "d5"),
+];
+
+#[test]
+fn device_names_tc_batch_would_misread_are_refused_and_nothing_changes() {
+    need_root!();
+    let lab = Lab::new("odd");
+    for (i, (odd, plain)) in ODD.iter().enumerate() {
+        lab.ip(&[
+            "link",
+            "add",
+            "name",
+            odd,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("q{i}"),
+        ]);
+        lab.ip(&[
+            "link",
+            "add",
+            "name",
+            plain,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("r{i}"),
+        ]);
+        // A tree on the look-alike, which a misread name would change or reset.
+        lab.tc(&[
+            "qdisc", "add", "dev", plain, "root", "handle", "1:", "htb", "default", "1",
+        ]);
+    }
+    let devs: Vec<&str> = ODD.iter().flat_map(|(o, p)| [*o, *p]).collect();
+    let dumps = |lab: &Lab| -> Vec<BTreeSet<String>> { devs.iter().map(|d| lab.dump(d)).collect() };
+    let before = dumps(&lab);
+    for (odd, _) in ODD {
+        let toml_name = odd
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\u{1}', "\\u0001");
+        let p = lab.write("odd.toml", &classes(&toml_name, 2, 1000));
+        for args in [
+            &["apply", p.to_str().unwrap()][..],
+            &["apply", "--dry-run", p.to_str().unwrap()],
+            &["reset", p.to_str().unwrap()],
+            &["reset", "--dev", odd],
+        ] {
+            let o = lab.qosctl(None, args);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+            let err = stderr(&o);
+            assert!(err.contains("cannot be used"), "{args:?}: {err}");
+            assert!(
+                !err.contains('\u{1}'),
+                "control character printed raw: {err:?}"
+            );
+        }
+        assert_eq!(dumps(&lab), before, "{odd:?}: a device changed");
+    }
+    // A name with other punctuation is fine, and only it changes.
+    let fine = "d.6-x+y@z";
+    lab.ip(&[
+        "link", "add", "name", fine, "type", "veth", "peer", "name", "s6",
+    ]);
+    let p = lab.write("fine.toml", &classes(fine, 2, 1000));
+    let o = lab.apply(&p);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(lab.in_sync(&p));
+    assert!(lab.tc(&["class", "show", "dev", fine]).contains("1:11"));
+    assert_eq!(dumps(&lab), before, "a device other than {fine} changed");
+    let o = lab.qosctl(None, &["reset", "--dev", fine]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!lab.tc(&["qdisc", "show", "dev", fine]).contains("htb"));
+}

@@ -152,6 +152,25 @@ impl Tc {
         if lines.is_empty() {
             return Ok(String::new());
         }
+        // Last line of defence: never send a line tc would split other than meant.
+        if let Some((n, l, why)) = lines.iter().enumerate().find_map(|(n, l)| {
+            let why = if l.chars().any(char::is_control) {
+                Some("it holds a control character")
+            } else {
+                l.split(' ')
+                    .filter(|w| !w.is_empty())
+                    .find_map(batch_word_problem)
+            };
+            why.map(|why| (n + 1, l, why))
+        }) {
+            return Err(BatchError {
+                line: Some(n),
+                command: Some(format!("tc {}", crate::escape::escape(l))),
+                stderr: format!("qosctl refused to send this line: {why}"),
+                applied: 0,
+                stop: None,
+            });
+        }
         let failed = |stderr: String, stop: Option<Stop>| BatchError {
             line: None,
             command: None,
@@ -198,6 +217,45 @@ impl Tc {
             stderr: strip_failed_line(&stderr),
             stop: None,
         })
+    }
+}
+
+/// Why `tc -batch` would not pass `word` through as one argument, if it would not.
+///
+/// iproute2's batch reader (lib/utils.c `getcmdline` + `makeargs`) cuts every line at the
+/// first `#` (a comment, even inside quotes), joins a line ending in `\` with the next,
+/// splits words at space, tab, CR and LF, and takes a word that begins with `'` or `"` up
+/// to the next such quote, without the quotes (iproute2 before 4.15 splits with strtok and
+/// knows no quotes at all). So no quoting carries a `#`, and quoting would mean different
+/// things to different tc versions: qosctl refuses these words instead of quoting them.
+/// Linux device names cannot hold whitespace, `/` or `:`, but may hold all of these.
+pub fn batch_word_problem(word: &str) -> Option<&'static str> {
+    if word.is_empty() {
+        Some("it is empty")
+    } else if word.contains('#') {
+        Some("tc -batch reads '#' as the start of a comment")
+    } else if word.starts_with(['\'', '"']) {
+        Some("tc -batch strips a leading quote and reads up to the next one")
+    } else if word.contains(['\'', '"']) {
+        Some("tc -batch gives quotes a meaning, which differs between iproute2 versions")
+    } else if word.contains('\\') {
+        Some("tc -batch joins a line ending in '\\' with the next one")
+    } else if word.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("tc -batch splits words at whitespace, and control characters would garble messages")
+    } else {
+        None
+    }
+}
+
+/// A device name qosctl can put in a `tc -batch` line, or an error that says why not.
+pub fn check_device_name(dev: &str) -> Result<()> {
+    match batch_word_problem(dev) {
+        None => Ok(()),
+        Some(why) => bail!(
+            "device name {} cannot be used: {why}, so tc would act on another device or fail; \
+             rename the device (ip link set dev NAME name NEWNAME) or leave it out of the policy",
+            crate::escape::quoted(dev)
+        ),
     }
 }
 
