@@ -3,9 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cli::{ApplyArgs, Global};
@@ -468,33 +466,10 @@ pub fn require_net_admin() -> Result<()> {
     }
 }
 
-/// One lock per network namespace: applies to different namespaces are independent.
-pub fn lock(global: &Global) -> Result<File> {
-    let dir = ["/run/lock", "/run", "/tmp"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|d| d.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    let scope = global.netns.as_deref().unwrap_or("host").replace('/', "_");
-    let path = dir.join(format!("qosctl.{scope}.lock"));
-    let f = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!("waiting for another qosctl (lock {})…", path.display());
-            f.lock()
-                .with_context(|| format!("cannot lock {}", path.display()))?;
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()))
-        }
-    }
-    Ok(f)
+/// One lock per network namespace (see [`crate::lock`]): applies to different
+/// namespaces are independent, two to the same one take turns.
+pub fn lock(global: &Global) -> Result<crate::lock::Lock> {
+    crate::lock::lock(global.netns.as_deref())
 }
 
 #[cfg(test)]

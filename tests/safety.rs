@@ -393,3 +393,150 @@ fn device_names_tc_batch_would_misread_are_refused_and_nothing_changes() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(!lab.tc(&["qdisc", "show", "dev", fine]).contains("htb"));
 }
+
+/// A slow tc that logs `start PID` and `end PID` around each batch: overlapping batches
+/// of two applies show as two starts in a row.
+fn logging_slow_tc(lab: &Lab) -> (PathBuf, PathBuf) {
+    let log = lab.dir.path().join("order.log");
+    let body = format!(
+        "#!/bin/bash\nfor a in \"$@\"; do\n  if [ \"$a\" = -batch ]; then\n    echo \"start $$\" >> '{log}'\n    '{tc}' \"$@\" < <(while IFS= read -r l; do printf '%s\\n' \"$l\"; sleep 0.03; done)\n    rc=$?\n    echo \"end $$\" >> '{log}'\n    exit $rc\n  fi\ndone\nexec '{tc}' \"$@\"\n",
+        log = log.display(),
+        tc = real_tc().display()
+    );
+    (lab.script("tc-order", &body), log)
+}
+
+fn lock_file_of(ns: &str) -> PathBuf {
+    let id = qosctl::lock::netns_identity(Some(ns)).expect("namespace identity");
+    qosctl::lock::lock_path(Path::new(qosctl::lock::DEFAULT_DIR), id)
+}
+
+#[test]
+fn two_spellings_of_one_namespace_take_turns() {
+    need_root!();
+    let lab = Lab::new("race");
+    let (tc, log) = logging_slow_tc(&lab);
+    let mut rounds = 0;
+    for (i, spellings) in [
+        [lab.name().to_string(), format!("../netns/{}", lab.name())],
+        [format!("../netns/{}", lab.name()), lab.name().to_string()],
+        [lab.name().to_string(), format!("./{}", lab.name())],
+    ]
+    .iter()
+    .enumerate()
+    {
+        // Different trees, so that interleaved batches would collide ("File exists").
+        let a = lab.write("a.toml", &classes("a0", 12, 1000 + i));
+        let b = lab.write("b.toml", &classes("a0", 12, 3000 + i));
+        let _ = std::fs::remove_file(&log);
+        let spawn = |ns: &str, p: &Path| {
+            Command::new(env!("CARGO_BIN_EXE_qosctl"))
+                .args(["--netns", ns, "--tc", tc.to_str().unwrap(), "apply"])
+                .arg(p)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        };
+        let first = spawn(&spellings[0], &a);
+        let second = spawn(&spellings[1], &b);
+        let (o1, o2) = (
+            first.wait_with_output().unwrap(),
+            second.wait_with_output().unwrap(),
+        );
+        assert!(o1.status.success(), "{}", text(&o1));
+        assert!(o2.status.success(), "{}", text(&o2));
+        let order = std::fs::read_to_string(&log).unwrap();
+        let kinds: Vec<&str> = order
+            .lines()
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["start", "end", "start", "end"],
+            "batches overlapped: {order}"
+        );
+        let waited = [&o1, &o2]
+            .iter()
+            .filter(|o| stderr(o).contains("waiting for another qosctl"))
+            .count();
+        assert_eq!(waited, 1, "{}\n{}", text(&o1), text(&o2));
+        assert!(
+            lab.in_sync(&a) != lab.in_sync(&b),
+            "the end state is neither policy"
+        );
+        rounds += 1;
+    }
+    assert_eq!(rounds, 3);
+    assert!(!lock_file_of(lab.name()).exists(), "lock file left behind");
+}
+
+#[test]
+fn a_held_lock_is_waited_for_with_a_bound_and_names_its_holder() {
+    need_root!();
+    let lab = Lab::new("held");
+    let p = lab.write("p.toml", &classes("a0", 20, 1000));
+    let q = lab.write("q.toml", &classes("a0", 20, 2000));
+    let slow = lab.slow_tc();
+    let holder = lab
+        .qosctl_cmd(Some(&slow), &["apply", p.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(10, || lock_file_of(lab.name()).exists()));
+    let t = Instant::now();
+    let o = lab
+        .qosctl_cmd(None, &["apply", q.to_str().unwrap()])
+        .env("QOSCTL_LOCK_TIMEOUT", "0.5")
+        .output()
+        .unwrap();
+    let waited = t.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("pid {}", holder.id())), "{err}");
+    assert!(err.contains("waited 0.5 s"), "{err}");
+    assert!(err.contains("QOSCTL_LOCK_TIMEOUT"), "{err}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    let o = holder.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert!(lab.in_sync(&p), "the locked-out apply changed something");
+}
+
+#[test]
+fn a_symlink_at_the_lock_path_is_not_followed() {
+    need_root!();
+    let lab = Lab::new("symlink");
+    let p = lab.write("p.toml", &classes("a0", 2, 1000));
+    let target = lab.dir.path().join("chosen-by-someone-else");
+    let lock = lock_file_of(lab.name());
+    let _ = std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(qosctl::lock::DEFAULT_DIR);
+    std::os::unix::fs::symlink(&target, &lock).expect("plant symlink");
+    let o = lab.apply(&p);
+    let _ = std::fs::remove_file(&lock);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stderr(&o).contains("symbolic link"), "{}", text(&o));
+    assert!(!target.exists(), "the lock followed the link");
+    assert!(
+        !lab.tc(&["qdisc", "show", "dev", "a0"]).contains("htb"),
+        "applied without the lock"
+    );
+
+    // A lock directory others may write to is refused too.
+    let open = lab.dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    ok(&["chmod", "1777", open.to_str().unwrap()]);
+    let o = lab
+        .qosctl_cmd(None, &["apply", p.to_str().unwrap()])
+        .env("QOSCTL_LOCK_DIR", &open)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("others may write to it"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0);
+}

@@ -62,6 +62,10 @@ impl Tc {
                 "tc not found on PATH: install iproute2 (Debian: apt-get install iproute2) or pass --tc PATH",
             )?,
         };
+        // A missing namespace in qosctl's words, before any tc runs.
+        if let Some(ns) = &global.netns {
+            crate::lock::netns_identity(Some(ns))?;
+        }
         Ok(Tc {
             path,
             netns: global.netns.clone(),
