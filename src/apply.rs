@@ -26,7 +26,11 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
             serde_json::to_writer_pretty(&mut out, &PlanJson::new(&plan, &commands))?;
             writeln!(out)?;
         } else {
-            write!(out, "{}", plan::render_human(&plan))?;
+            write!(
+                out,
+                "{}",
+                plan::render_human(&crate::escape::plan_for_display(&plan))
+            )?;
         }
         return Ok(exit_for(&plan, args.detailed_exitcode));
     }
@@ -51,7 +55,11 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
             serde_json::to_writer_pretty(&mut out, &j)?;
             writeln!(out)?;
         } else {
-            write!(out, "{}", plan::render_human(&plan))?;
+            write!(
+                out,
+                "{}",
+                plan::render_human(&crate::escape::plan_for_display(&plan))
+            )?;
         }
         return Ok(Exit::Ok);
     }
@@ -127,7 +135,7 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
         bail!(
             "applied {} commands, but the kernel does not match the policy:\n{}",
             commands.len(),
-            mismatches(&rest)
+            mismatches(&crate::escape::plan_for_display(&rest))
         );
     }
 
@@ -140,7 +148,11 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
         serde_json::to_writer_pretty(&mut out, &j)?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", plan::render_human(&plan))?;
+        write!(
+            out,
+            "{}",
+            plan::render_human(&crate::escape::plan_for_display(&plan))
+        )?;
         writeln!(
             out,
             "Applied {} command{} in one tc -batch ({:.1} ms); read back: in sync.",
@@ -225,8 +237,13 @@ pub fn read_all(tc: &Tc, desired: &Desired) -> Result<Vec<DeviceState>> {
         .devices
         .iter()
         .map(|d| {
-            read::read_config(tc, &d.state.device)
-                .with_context(|| format!("interface {} ({})", d.alias, d.state.device))
+            read::read_config(tc, &d.state.device).with_context(|| {
+                format!(
+                    "interface {} ({})",
+                    crate::escape::escape(&d.alias),
+                    d.state.device
+                )
+            })
         })
         .collect()
 }

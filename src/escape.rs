@@ -37,6 +37,67 @@ pub fn quoted(s: &str) -> String {
     format!("\"{}\"", escape(s).replace('"', "\\\""))
 }
 
+/// A copy of `plan` whose every name from outside (device, alias, object names from
+/// policy keys, foreign filter handles and summaries read from tc, field values and
+/// reasons) is escaped: what `plan::render_human` prints then cannot hold a forged line.
+/// The commands must still be rendered from the original plan.
+pub fn plan_for_display(plan: &crate::plan::Plan) -> crate::plan::Plan {
+    use crate::model::FilterKind;
+    use crate::plan::{Obj, Op};
+    let name = |n: &mut Option<String>| {
+        if let Some(v) = n {
+            *v = escape(v);
+        }
+    };
+    let mut p = plan.clone();
+    for d in &mut p.devices {
+        d.device = escape(&d.device);
+        name(&mut d.alias);
+        for op in &mut d.ops {
+            let (obj, reason) = match op {
+                Op::Add { obj, reason } | Op::Remove { obj, reason } => (obj, Some(reason)),
+                Op::Change { obj, fields } => {
+                    for f in fields.iter_mut() {
+                        f.live = escape(&f.live);
+                        f.desired = escape(&f.desired);
+                    }
+                    (obj, None)
+                }
+            };
+            if let Some(r) = reason {
+                name(r);
+            }
+            match obj {
+                Obj::Qdisc(q) => name(&mut q.name),
+                Obj::Class(c) => name(&mut c.name),
+                Obj::Filter(f) => {
+                    name(&mut f.name);
+                    f.protocol = escape(&f.protocol);
+                    if let FilterKind::Other {
+                        kind,
+                        handle,
+                        summary,
+                    } = &mut f.kind
+                    {
+                        *kind = escape(kind);
+                        name(handle);
+                        *summary = escape(summary);
+                    }
+                }
+                Obj::FilterPrio {
+                    protocol, kinds, ..
+                } => {
+                    *protocol = escape(protocol);
+                    for k in kinds.iter_mut() {
+                        *k = escape(k);
+                    }
+                }
+            }
+        }
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

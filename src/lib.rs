@@ -10,6 +10,7 @@ pub mod check;
 pub mod child;
 pub mod cli;
 pub mod escape;
+pub mod input;
 pub mod lock;
 pub mod model;
 pub mod plan;

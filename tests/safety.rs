@@ -540,3 +540,264 @@ fn a_symlink_at_the_lock_path_is_not_followed() {
     );
     assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0);
 }
+
+/// A tc that misbehaves once (`how`: shell run in place of the first `-batch`, or of the
+/// first read matching `read_pat`), and is the real tc otherwise.
+fn bad_tc(lab: &Lab, name: &str, batch: Option<&str>, read: Option<(&str, &str)>) -> PathBuf {
+    let marker = lab.dir.path().join(format!("{name}.done"));
+    let tc = real_tc();
+    let mut body = format!(
+        "#!/bin/bash\nREAL='{}'\nM='{}'\n",
+        tc.display(),
+        marker.display()
+    );
+    if let Some((pat, how)) = read {
+        body += &format!(
+            "if [ ! -e \"$M\" ] && [[ \"$*\" == *'{pat}'* ]]; then touch \"$M\"; {how}; fi\n"
+        );
+    }
+    if let Some(how) = batch {
+        body += &format!(
+            "for a in \"$@\"; do if [ \"$a\" = -batch ] && [ ! -e \"$M\" ]; then touch \"$M\"; {how}; fi; done\n"
+        );
+    }
+    body += "exec \"$REAL\" \"$@\"\n";
+    lab.script(name, &body)
+}
+
+#[test]
+fn a_hanging_or_flooding_tc_is_stopped_with_a_clear_error_and_a_restore() {
+    need_root!();
+    let lab = Lab::new("bounds");
+    let base = lab.write("base.toml", &classes("a0", 4, 2000));
+    assert!(lab.apply(&base).status.success());
+    let before = lab.dump("a0");
+    let p = lab.write("p.toml", &classes("a0", 10, 1000));
+    // The batch applies 3 lines, then hangs (or floods); a read hangs (or floods).
+    let cases = [
+        (
+            "batch-hang",
+            Some("head -n 3 | \"$REAL\" \"$@\"; exec sleep 1000.5"),
+            None,
+            "did not finish within 1.0 s",
+        ),
+        (
+            "batch-flood",
+            Some("head -n 3 | \"$REAL\" \"$@\"; exec yes flood"),
+            None,
+            "printed more than 1048576 bytes",
+        ),
+        (
+            "read-hang",
+            None,
+            Some(("class show", "exec sleep 1000.5")),
+            "did not finish within 1.0 s",
+        ),
+        (
+            "read-flood",
+            None,
+            Some(("qdisc show", "exec yes '['")),
+            "printed more than 1048576 bytes",
+        ),
+    ];
+    for (name, batch, read, says) in cases {
+        let tc = bad_tc(&lab, name, batch, read);
+        let t = Instant::now();
+        let o = lab
+            .qosctl_cmd(Some(&tc), &["apply", p.to_str().unwrap()])
+            .env("QOSCTL_TC_TIMEOUT", "1")
+            .env("QOSCTL_TC_MAX_OUTPUT", "1M")
+            .output()
+            .unwrap();
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{name}: {:?}",
+            t.elapsed()
+        );
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
+        let err = stderr(&o);
+        assert!(err.contains(says), "{name}: {err}");
+        if batch.is_some() {
+            assert!(err.contains("restored"), "{name}: {err}");
+        }
+        assert_eq!(lab.dump("a0"), before, "{name}: not restored");
+        let leftovers: Vec<String> = tc_children_of("1000.5");
+        assert!(leftovers.is_empty(), "{name}: {leftovers:?}");
+    }
+}
+
+#[test]
+fn policy_paths_that_are_not_regular_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("policy.fifo");
+    ok(&["mkfifo", fifo.to_str().unwrap()]);
+    for (path, says) in [
+        (Path::new("/dev/zero"), "a character device"),
+        (fifo.as_path(), "a FIFO"),
+        (dir.path(), "a directory"),
+    ] {
+        for cmd in ["check", "apply"] {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_qosctl"))
+                .args(
+                    [cmd, "--dry-run"]
+                        .iter()
+                        .take(if cmd == "check" { 1 } else { 2 }),
+                )
+                .arg(path)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let done = wait_for(10, || child.try_wait().unwrap().is_some());
+            if !done {
+                let _ = child.kill();
+            }
+            let o = child.wait_with_output().unwrap();
+            assert!(done, "{cmd} {}: still running after 10 s", path.display());
+            assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+            assert!(stderr(&o).contains(says), "{}", text(&o));
+        }
+    }
+}
+
+#[test]
+fn a_missing_namespace_is_named_before_tc_runs() {
+    need_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ran.log");
+    let tc = dir.path().join("tc-log");
+    std::fs::write(
+        &tc,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real_tc().display()
+        ),
+    )
+    .unwrap();
+    ok(&["chmod", "+x", tc.to_str().unwrap()]);
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, classes("a0", 2, 1000)).unwrap();
+    let ns = format!("qx-nosuch-{}", std::process::id());
+    for args in [
+        &["apply", p.to_str().unwrap()][..],
+        &["apply", "--dry-run", p.to_str().unwrap()],
+        &["show"],
+        &["reset", "--dev", "a0"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_qosctl"))
+            .args(["--netns", &ns, "--tc", tc.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(
+            stderr(&o).contains(&format!("network namespace \"{ns}\" does not exist")),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+    assert!(
+        !log.exists(),
+        "tc ran: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+}
+
+#[test]
+fn names_with_control_characters_cannot_forge_plan_lines() {
+    need_root!();
+    let lab = Lab::new("forge");
+    // Class names with control characters are refused by the policy check; interface
+    // keys (aliases) are not, so they are escaped where printed.
+    let alias = "\"lab\\n+ qdisc 1: root FORGED\\u001b[2K\"";
+    let policy = format!(
+        "[interfaces.{alias}]\ndevice = \"a0\"\nrate = \"10mbit\"\ndefault = \"x\"\nleaf = \"pfifo\"\n[interfaces.{alias}.classes.x]\nrate = \"1mbit\"\n"
+    );
+    let p = lab.write("forge.toml", &policy);
+    let o = lab.qosctl(None, &["apply", "--dry-run", p.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.contains("lab\\n+ qdisc 1: root FORGED"), "{out}");
+    assert!(
+        !out.lines()
+            .any(|l| l.trim_start().starts_with("+ qdisc 1: root FORGED")),
+        "a forged line: {out}"
+    );
+    assert!(!out.contains('\u{1b}'), "raw escape sequence: {out:?}");
+    let o = lab.apply(&p);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !out.contains('\u{1b}') && !out.contains("\n+ qdisc 1: root FORGED"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn dry_run_in_a_namespace_works_without_root_for_whoever_may_enter_it() {
+    need_root!();
+    let setpriv =
+        which::which("setpriv").expect("setpriv is missing: tests/install-deps.sh must install it");
+    let lab = Lab::new("nonroot");
+    ok(&["chmod", "755", lab.dir.path().to_str().unwrap()]);
+    let p = lab.write("p.toml", &classes("a0", 2, 1000));
+    ok(&["chmod", "644", p.to_str().unwrap()]);
+    let nobody = |caps: bool| {
+        let mut c = Command::new(&setpriv);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        if caps {
+            c.args(["--inh-caps=+sys_admin", "--ambient-caps=+sys_admin"]);
+        }
+        c.arg(env!("CARGO_BIN_EXE_qosctl"))
+            .args([
+                "--netns",
+                lab.name(),
+                "apply",
+                "--dry-run",
+                "--detailed-exitcode",
+            ])
+            .arg(&p)
+            .output()
+            .unwrap()
+    };
+    let o = nobody(true);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("+ class 1:11"),
+        "{}",
+        text(&o)
+    );
+    let o = nobody(false);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stderr(&o).contains("needs CAP_SYS_ADMIN"), "{}", text(&o));
+    assert!(stderr(&o).contains("sudo"), "{}", text(&o));
+}
+
+#[test]
+fn reset_with_one_missing_device_resets_the_others_and_names_it() {
+    need_root!();
+    let lab = Lab::new("resetmiss");
+    let two = format!(
+        "{}{}",
+        classes("a0", 2, 1000),
+        classes("b0", 2, 1000).replace("interfaces.lab", "interfaces.peer")
+    )
+    .replace("device = \"b0\"", "device = \"nosuchdev0\"");
+    let p = lab.write("two.toml", &two);
+    lab.tc(&["qdisc", "add", "dev", "a0", "root", "handle", "1:", "htb"]);
+    let o = lab.qosctl(None, &["reset", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stderr(&o).contains("nosuchdev0"), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("1 of 2 devices not reset"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("a0: removed"),
+        "{}",
+        text(&o)
+    );
+    assert!(!lab.tc(&["qdisc", "show", "dev", "a0"]).contains("htb"));
+}

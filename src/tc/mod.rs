@@ -127,6 +127,17 @@ impl Tc {
             }
         };
         if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if let (Some(ns), true) = (&self.netns, cannot_enter(&stderr)) {
+                bail!(
+                    "cannot enter network namespace {}: that needs CAP_SYS_ADMIN (reading it \
+                     needs nothing else, not even CAP_NET_ADMIN): run as root (sudo qosctl …), \
+                     or grant the capability (e.g. setpriv --inh-caps=+sys_admin \
+                     --ambient-caps=+sys_admin qosctl …); tc said: {}",
+                    crate::escape::quoted(ns),
+                    stderr.trim()
+                );
+            }
             bail!(
                 "`{}` failed ({}): {}",
                 self.display(args),
@@ -269,6 +280,11 @@ fn display_path(p: &Path) -> String {
         (Some(n), Ok(found)) if found == p => n.to_string_lossy().into_owned(),
         _ => p.display().to_string(),
     }
+}
+
+/// tc could not setns(2) into the namespace (iproute2 `netns_switch`).
+fn cannot_enter(stderr: &str) -> bool {
+    stderr.contains("setting the network namespace") && stderr.contains("Operation not permitted")
 }
 
 /// `Command failed -:5` → 5.
