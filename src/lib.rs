@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policy;
 pub mod reset;
 pub mod resolve;
+pub mod rollback;
 pub mod show;
 pub mod tc;
 pub mod units;

@@ -801,3 +801,215 @@ fn reset_with_one_missing_device_resets_the_others_and_names_it() {
     );
     assert!(!lab.tc(&["qdisc", "show", "dev", "a0"]).contains("htb"));
 }
+
+/// A tc that, for the first `-batch` only (the apply's, not the restore's), runs lines
+/// 1..k-1 of it and then a line that fails ("Cannot find device"), k = $FAULT_AT.
+fn faulty_tc(lab: &Lab) -> PathBuf {
+    let body = format!(
+        "#!/bin/bash\nfor a in \"$@\"; do\n  if [ \"$a\" = -batch ] && [ -n \"$FAULT_AT\" ] && [ ! -e \"$FAULT_MARK\" ]; then\n    touch \"$FAULT_MARK\"\n    exec '{tc}' \"$@\" < <(head -n $((FAULT_AT - 1)); echo 'qdisc add dev qx-no-such-dev root pfifo')\n  fi\ndone\nexec '{tc}' \"$@\"\n",
+        tc = real_tc().display()
+    );
+    lab.script("tc-faulty", &body)
+}
+
+/// One class of a generated policy: id, rate (kbit), optional burst and cburst, leaf.
+struct C(
+    usize,
+    usize,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+);
+
+fn tree(iface_burst: Option<&str>, default: usize, cs: &[C]) -> String {
+    let mut s = "[interfaces.lab]\ndevice = \"a0\"\nrate = \"100mbit\"\n".to_string();
+    s += &format!("default = \"c{default}\"\nleaf = \"pfifo\"\n");
+    if let Some(b) = iface_burst {
+        s += &format!("burst = \"{b}\"\ncburst = \"{b}\"\n");
+    }
+    for C(id, kbit, burst, cburst, leaf) in cs {
+        s += &format!(
+            "[interfaces.lab.classes.c{id}]\nid = {}\nrate = \"{kbit}kbit\"\nceil = \"80mbit\"\n",
+            0x10 + id
+        );
+        if let Some(b) = burst {
+            s += &format!("burst = \"{b}\"\n");
+        }
+        if let Some(b) = cburst {
+            s += &format!("cburst = \"{b}\"\n");
+        }
+        s += &format!("leaf = {leaf}\n");
+    }
+    s
+}
+
+const LEAVES: [&str; 3] = [
+    "\"pfifo\"",
+    "{ kind = \"bfifo\", limit = \"64KiB\" }",
+    "{ kind = \"tbf\", rate = \"5mbit\", burst = \"20KiB\", latency = \"50ms\" }",
+];
+
+/// The state before each fault: policy `a` applied, a class burst set by hand (which no
+/// policy manages), and foreign objects qosctl cannot re-create: an ingress qdisc with a
+/// u32 mirred filter, and a u32 filter on the htb root steering to a class both keep.
+fn set_up(lab: &Lab, a: &Path, ingress: bool, root_filter: bool) {
+    let _ = run(&["tc", "-n", lab.name(), "qdisc", "del", "dev", "a0", "root"]);
+    let _ = run(&[
+        "tc",
+        "-n",
+        lab.name(),
+        "qdisc",
+        "del",
+        "dev",
+        "a0",
+        "ingress",
+    ]);
+    let o = lab.apply(a);
+    assert!(o.status.success(), "{}", text(&o));
+    lab.tc(&[
+        "class", "change", "dev", "a0", "parent", "1:1", "classid", "1:12", "htb", "rate",
+        "1002kbit", "ceil", "80mbit", "burst", "16362b", "cburst", "9999b",
+    ]);
+    if ingress {
+        lab.tc(&["qdisc", "add", "dev", "a0", "ingress"]);
+        lab.tc(&[
+            "filter", "add", "dev", "a0", "parent", "ffff:", "protocol", "all", "prio", "10",
+            "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", "b0",
+        ]);
+    }
+    if root_filter {
+        lab.tc(&[
+            "filter",
+            "add",
+            "dev",
+            "a0",
+            "parent",
+            "1:",
+            "protocol",
+            "ip",
+            "prio",
+            "5",
+            "u32",
+            "match",
+            "ip",
+            "dst",
+            "10.9.9.9/32",
+            "flowid",
+            "1:11",
+        ]);
+    }
+}
+
+fn batch_len(lab: &Lab, p: &Path) -> usize {
+    let o = lab.qosctl(None, &["apply", "--dry-run", "--json", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("plan json");
+    v["commands"].as_array().expect("commands").len()
+}
+
+#[test]
+fn a_failure_at_every_line_of_real_batches_restores_the_kernel_exactly() {
+    need_root!();
+    let lab = Lab::new("faults");
+    let tc = faulty_tc(&lab);
+    let base: Vec<C> = (1..=12)
+        .map(|i| {
+            let (b, cb) = match i % 3 {
+                0 => (Some("20KiB"), Some("30KiB")),
+                1 => (Some("9000B"), None),
+                _ => (None, None),
+            };
+            C(i, 1000 + i, b, cb, LEAVES[i % 3])
+        })
+        .collect();
+    let a = lab.write("a.toml", &tree(Some("16362B"), 1, &base));
+    // Change 1..8 (rates, bursts, leaf kinds), remove 9..12, add 13..30; and without the
+    // interface burst, so the root class loses the burst it had.
+    let mut next: Vec<C> = (1..=8)
+        .map(|i| {
+            C(
+                i,
+                2000 + i,
+                if i % 2 == 0 { Some("12KiB") } else { None },
+                None,
+                LEAVES[(i + 1) % 3],
+            )
+        })
+        .collect();
+    next.extend((13..=30).map(|i| {
+        C(
+            i,
+            500 + i,
+            if i % 4 == 0 { Some("15KiB") } else { None },
+            None,
+            LEAVES[i % 3],
+        )
+    }));
+    let b = lab.write("b.toml", &tree(None, 1, &next));
+    // The same change of classes, and a new default class: the root is rebuilt.
+    let c = lab.write("c.toml", &tree(Some("20KiB"), 13, &next));
+
+    let mut faults = 0;
+    let mut bad = Vec::new();
+    // Refused up front, nothing changed: a rebuild deletes the root qdisc and with it a
+    // foreign root filter; and two foreign removals cannot both be the last command.
+    for (p, says) in [
+        (&c, "u32 filter prio 5 on 1:"),
+        (&b, "one of several such removals"),
+    ] {
+        set_up(&lab, &a, true, true);
+        let before = lab.dump("a0");
+        let o = lab.qosctl(None, &["apply", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(stderr(&o).contains("refusing to apply"), "{}", text(&o));
+        assert!(stderr(&o).contains(says), "{}", text(&o));
+        assert_eq!(lab.dump("a0"), before, "a refused apply changed something");
+    }
+
+    for (name, p, ingress, root_filter) in [
+        ("change-remove-add, foreign ingress", &b, true, false),
+        ("change-remove-add, foreign root filter", &b, false, true),
+        ("rebuild, foreign ingress", &c, true, false),
+    ] {
+        set_up(&lab, &a, ingress, root_filter);
+        let n = batch_len(&lab, p);
+        assert!(n >= 45, "{name}: only {n} commands");
+        for k in 1..=n {
+            let before = lab.dump("a0");
+            let mark = lab.dir.path().join(format!("fault-{name}-{k}"));
+            let o = lab
+                .qosctl_cmd(Some(&tc), &["apply", p.to_str().unwrap()])
+                .env("FAULT_AT", k.to_string())
+                .env("FAULT_MARK", &mark)
+                .output()
+                .unwrap();
+            faults += 1;
+            let after = lab.dump("a0");
+            let err = stderr(&o);
+            let exact = after == before;
+            let says = err.contains("restored: every interface reads back exactly");
+            if o.status.code() != Some(1)
+                || !exact
+                || !says
+                || !err.contains(&format!("line {k} of {n}"))
+            {
+                let gone: Vec<_> = before.difference(&after).collect();
+                let new: Vec<_> = after.difference(&before).collect();
+                bad.push(format!("{name} k={k}/{n}: exact={exact} says={says}\n{err}\ngone: {gone:#?}\nnew: {new:#?}"));
+                set_up(&lab, &a, ingress, root_filter);
+            }
+        }
+        eprintln!("{name}: {n} faults, {} not exact so far", bad.len());
+        // And without a fault the plan applies and converges, foreign objects removed last.
+        let o = lab.qosctl(None, &["apply", p.to_str().unwrap()]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        assert!(lab.in_sync(p), "{name}");
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {faults} faults not restored exactly:\n{}",
+        bad.len(),
+        bad.join("\n\n")
+    );
+    eprintln!("{faults} faults injected, all restored exactly");
+}
