@@ -732,6 +732,17 @@ fn names_with_control_characters_cannot_forge_plan_lines() {
         !out.contains('\u{1b}') && !out.contains("\n+ qdisc 1: root FORGED"),
         "{out:?}"
     );
+    let o = lab.qosctl(None, &["show", "--policy", p.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        out.contains("(policy: lab\\n+ qdisc 1: root FORGED"),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\u{1b}') && !out.contains("\n+ qdisc 1: root FORGED"),
+        "{out:?}"
+    );
 }
 
 #[test]
