@@ -7,13 +7,18 @@
 
 pub mod apply;
 pub mod check;
+pub mod child;
 pub mod cli;
+pub mod escape;
 pub mod import;
+pub mod input;
+pub mod lock;
 pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod reset;
 pub mod resolve;
+pub mod rollback;
 pub mod show;
 pub mod state;
 pub mod tc;
