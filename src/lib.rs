@@ -7,9 +7,13 @@
 
 pub mod apply;
 pub mod check;
+pub mod child;
 pub mod cli;
 pub mod complete;
+pub mod escape;
 pub mod import;
+pub mod input;
+pub mod lock;
 pub mod metrics;
 pub mod model;
 pub mod plan;
@@ -17,6 +21,7 @@ pub mod policy;
 pub mod rates;
 pub mod reset;
 pub mod resolve;
+pub mod rollback;
 pub mod show;
 pub mod state;
 pub mod tc;
