@@ -17,8 +17,27 @@ use crate::Exit;
 pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let (desired, warnings) = crate::policy::load_with_warnings(&args.policy)?;
     eprint!("{warnings}");
-    let tc = Tc::locate(global)?;
     let mut out = std::io::stdout().lock();
+    apply_loaded(global, args, desired, &mut out).map(|a| a.exit)
+}
+
+/// What an apply did, for callers that word their own report (`watch`).
+#[derive(Debug, Clone, Copy)]
+pub struct Applied {
+    pub exit: Exit,
+    /// tc commands run (0 when in sync).
+    pub commands: usize,
+}
+
+/// The apply of an already loaded policy, printing the plan and result to `out`: `run`
+/// for the command line, and the library entry `watch` calls on every re-converge.
+pub fn apply_loaded(
+    global: &Global,
+    args: &ApplyArgs,
+    desired: Desired,
+    mut out: &mut dyn Write,
+) -> Result<Applied> {
+    let tc = Tc::locate(global)?;
 
     if args.dry_run {
         let live = read_all(&tc, &desired)?;
@@ -30,12 +49,16 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
         } else {
             write!(out, "{}", plan::render_human(&plan))?;
         }
-        return Ok(exit_for(&plan, args.detailed_exitcode));
+        return Ok(Applied {
+            exit: exit_for(&plan, args.detailed_exitcode),
+            commands: 0,
+        });
     }
 
     require_net_admin()?;
     // Held until we return: two applies never interleave their read-plan-write.
-    let _lock = lock(global)?;
+    let lock = lock(global)?;
+    crate::confirm::refuse_if_pending(global)?;
     let before = read_all(&tc, &desired)?;
     let plan = make_plan(&desired, &before);
     let commands = plan.commands();
@@ -52,7 +75,10 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
         } else {
             write!(out, "{}", plan::render_human(&plan))?;
         }
-        return Ok(Exit::Ok);
+        return Ok(Applied {
+            exit: Exit::Ok,
+            commands: 0,
+        });
     }
 
     // A plan of class changes only reads those classes back in the same tc process,
@@ -126,10 +152,16 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
             elapsed.as_secs_f64() * 1000.0
         )?;
     }
-    Ok(if args.detailed_exitcode {
-        Exit::Changes
-    } else {
-        Exit::Ok
+    if args.confirm_within.is_some() {
+        crate::confirm::arm(global, args, &tc, &desired, &before, &lock)?;
+    }
+    Ok(Applied {
+        exit: if args.detailed_exitcode {
+            Exit::Changes
+        } else {
+            Exit::Ok
+        },
+        commands: commands.len(),
     })
 }
 
@@ -266,7 +298,7 @@ fn patch_classes(
 
 /// Puts every device back as it was read before the apply, through the same differ.
 /// Objects qosctl cannot write (foreign classifiers and qdisc kinds) cannot be re-created.
-fn restore(tc: &Tc, desired: &Desired, before: &[DeviceState]) -> Result<()> {
+pub fn restore(tc: &Tc, desired: &Desired, before: &[DeviceState]) -> Result<()> {
     let now = read_all(tc, desired)?;
     let before = restore_targets(desired, before);
     let mut lines = Vec::new();

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod check;
 pub mod cli;
+pub mod confirm;
 pub mod model;
 pub mod plan;
 pub mod policy;
@@ -16,6 +17,7 @@ pub mod resolve;
 pub mod show;
 pub mod tc;
 pub mod units;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -43,6 +45,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Exit> {
         Command::Apply(a) => apply::run(&cli.global, &a),
         Command::Show(a) => show::run(&cli.global, &a),
         Command::Reset(a) => reset::run(&cli.global, &a),
+        Command::Watch(a) => watch::run(&cli.global, &a),
+        Command::Confirm(a) => confirm::run(&cli.global, &a),
     }
 }
 
