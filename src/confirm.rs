@@ -307,7 +307,7 @@ fn waiter(
         println!("{} confirmed: the change stays", stamp());
         return 0;
     }
-    let result = crate::apply::restore(tc, desired, before);
+    let result = restore_exactly(tc, desired, before);
     let _ = std::fs::remove_file(record_path(global));
     match result {
         Ok(()) => {
@@ -322,6 +322,40 @@ fn waiter(
             1
         }
     }
+}
+
+/// apply's restore, plus what it cannot know alone. It leaves a burst the applied policy
+/// does not set to tc's default, which is exact when the pre-apply burst was tc's default
+/// too (sending the read-back value would round); a burst set by an earlier policy would
+/// come back as the default instead. So the classes whose burst or cburst did not come
+/// back are restored once more, now with the pre-apply value sent.
+fn restore_exactly(tc: &Tc, desired: &Desired, before: &[DeviceState]) -> Result<()> {
+    crate::apply::restore(tc, desired, before)?;
+    let now = crate::apply::read_all(tc, desired)?;
+    let mut explicit = desired.clone();
+    let mut off = false;
+    for ((d, b), n) in explicit.devices.iter_mut().zip(before).zip(&now) {
+        d.state.classes = b
+            .classes
+            .iter()
+            .map(|bc| {
+                let mut c = bc.clone();
+                let live = n.class(bc.handle);
+                if live.is_none_or(|l| l.burst == bc.burst) {
+                    c.burst = None;
+                }
+                if live.is_none_or(|l| l.cburst == bc.cburst) {
+                    c.cburst = None;
+                }
+                off |= c.burst.is_some() || c.cburst.is_some();
+                c
+            })
+            .collect();
+    }
+    if off {
+        crate::apply::restore(tc, &explicit, before)?;
+    }
+    Ok(())
 }
 
 /// `qosctl confirm [--rollback]`.

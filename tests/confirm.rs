@@ -37,10 +37,12 @@ id = 0x30
 rate = "20%"
 ceil = "90%"
 prio = 2
+burst = "32KiB"
 leaf = { kind = "bfifo", limit = "64KiB" }
 "#;
 
-/// A differs from B in rates, a leaf kind, an added and a removed class.
+/// A differs from B in rates, a leaf kind, an added and a removed class, and a burst
+/// that B leaves to tc's default (the rollback must bring 32KiB back, not the default).
 const B: &str = r#"
 [interfaces.lab]
 device = "a0"
