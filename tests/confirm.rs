@@ -321,3 +321,40 @@ fn the_rollback_survives_the_death_of_the_session_that_applied() {
         c.log()
     );
 }
+
+/// A shutdown (or logind ending the session's scope) sends SIGTERM: roll back at once.
+/// A rollback process killed outright leaves a stale record, which the next apply removes.
+#[test]
+fn sigterm_rolls_back_at_once_and_a_killed_rollback_leaves_no_block() {
+    need_root!();
+    let c = Case::new("cft");
+    let a = c.policy("a.toml", A);
+    let b = c.policy("b.toml", B);
+    c.ok(&["apply", a.to_str().unwrap()]);
+    let before = c.dump();
+    c.ok(&["apply", b.to_str().unwrap(), "--confirm-within", "60s"]);
+    let kill = |sig: &str, pid: i32| {
+        let st = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(st.success());
+    };
+    kill("-TERM", c.waiter_pid());
+    c.wait_settled(Duration::from_secs(5));
+    assert_eq!(c.dump(), before, "log: {}", c.log());
+
+    c.ok(&["apply", b.to_str().unwrap(), "--confirm-within", "60s"]);
+    let applied = c.dump();
+    let pid = c.waiter_pid();
+    kill("-KILL", pid);
+    let t = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+        assert!(t.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(c.dump(), applied, "SIGKILL cannot roll back");
+    let err = c.ok(&["apply", a.to_str().unwrap()]);
+    assert!(err.contains("removed a stale confirm record"), "{err}");
+    assert_eq!(c.dump(), before);
+}
