@@ -29,6 +29,12 @@ pub struct Applied {
     pub commands: usize,
 }
 
+impl Applied {
+    fn new(exit: Exit, commands: usize) -> Applied {
+        Applied { exit, commands }
+    }
+}
+
 /// The apply of an already loaded policy, printing the plan and result to `out`: `run`
 /// for the command line, and the library entry `watch` calls on every re-converge.
 pub fn apply_loaded(
@@ -49,10 +55,7 @@ pub fn apply_loaded(
         } else {
             write!(out, "{}", plan::render_human(&plan))?;
         }
-        return Ok(Applied {
-            exit: exit_for(&plan, args.detailed_exitcode),
-            commands: 0,
-        });
+        return Ok(Applied::new(exit_for(&plan, args.detailed_exitcode), 0));
     }
 
     require_net_admin()?;
@@ -75,10 +78,7 @@ pub fn apply_loaded(
         } else {
             write!(out, "{}", plan::render_human(&plan))?;
         }
-        return Ok(Applied {
-            exit: Exit::Ok,
-            commands: 0,
-        });
+        return Ok(Applied::new(Exit::Ok, 0));
     }
 
     // A plan of class changes only reads those classes back in the same tc process,
@@ -155,14 +155,9 @@ pub fn apply_loaded(
     if args.confirm_within.is_some() {
         crate::confirm::arm(global, args, &tc, &desired, &before, &lock)?;
     }
-    Ok(Applied {
-        exit: if args.detailed_exitcode {
-            Exit::Changes
-        } else {
-            Exit::Ok
-        },
-        commands: commands.len(),
-    })
+    // The plan is not empty here: Changes with --detailed-exitcode, else Ok.
+    let exit = exit_for(&plan, args.detailed_exitcode);
+    Ok(Applied::new(exit, commands.len()))
 }
 
 /// What a kernel refusal usually means, for the messages people hit most.

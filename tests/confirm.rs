@@ -3,43 +3,19 @@
 //! confirmed one stays, a second apply while one is pending is refused, and the rollback
 //! happens even when the session that applied is killed. Windows are 2 s.
 
+#[macro_use]
 mod common;
-use common::{is_root, Netns};
+use common::{Netns, LAB_POLICY};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("SKIP: {} needs root (network namespaces)", module_path!());
-            return;
-        }
-    };
+/// The lab tree with a burst set on `bulk` (the last table) and a bfifo leaf there.
+fn policy_a() -> String {
+    format!("{LAB_POLICY}burst = \"32KiB\"\nleaf = {{ kind = \"bfifo\", limit = \"64KiB\" }}\n")
 }
-
-const A: &str = r#"
-[interfaces.lab]
-device = "a0"
-rate = "100mbit"
-default = "bulk"
-leaf = "pfifo"
-
-[interfaces.lab.classes.voice]
-id = 0x10
-rate = "10%"
-prio = 0
-
-[interfaces.lab.classes.bulk]
-id = 0x30
-rate = "20%"
-ceil = "90%"
-prio = 2
-burst = "32KiB"
-leaf = { kind = "bfifo", limit = "64KiB" }
-"#;
 
 /// A differs from B in rates, a leaf kind, an added and a removed class, and a burst
 /// that B leaves to tc's default (the rollback must bring 32KiB back, not the default).
@@ -161,7 +137,7 @@ impl Drop for Case {
 fn an_unconfirmed_change_is_rolled_back_byte_identical() {
     need_root!();
     let c = Case::new("cfr");
-    let a = c.policy("a.toml", A);
+    let a = c.policy("a.toml", &policy_a());
     let b = c.policy("b.toml", B);
     c.ok(&["apply", a.to_str().unwrap()]);
     let before = c.dump();
@@ -204,7 +180,7 @@ fn a_rollback_from_the_kernel_default_removes_everything_again() {
 fn a_confirmed_change_stays_and_a_second_apply_waits_for_the_confirm() {
     need_root!();
     let c = Case::new("cfk");
-    let a = c.policy("a.toml", A);
+    let a = c.policy("a.toml", &policy_a());
     let b = c.policy("b.toml", B);
     c.ok(&["apply", a.to_str().unwrap()]);
     c.ok(&["apply", b.to_str().unwrap(), "--confirm-within", "2s"]);
@@ -251,7 +227,7 @@ fn a_confirmed_change_stays_and_a_second_apply_waits_for_the_confirm() {
 fn confirm_rollback_undoes_the_change_at_once() {
     need_root!();
     let c = Case::new("cfn");
-    let a = c.policy("a.toml", A);
+    let a = c.policy("a.toml", &policy_a());
     let b = c.policy("b.toml", B);
     c.ok(&["apply", a.to_str().unwrap()]);
     let before = c.dump();
@@ -269,7 +245,7 @@ fn confirm_rollback_undoes_the_change_at_once() {
 fn the_rollback_survives_the_death_of_the_session_that_applied() {
     need_root!();
     let c = Case::new("cfs");
-    let a = c.policy("a.toml", A);
+    let a = c.policy("a.toml", &policy_a());
     let b = c.policy("b.toml", B);
     c.ok(&["apply", a.to_str().unwrap()]);
     let before = c.dump();
@@ -328,7 +304,7 @@ fn the_rollback_survives_the_death_of_the_session_that_applied() {
 fn sigterm_rolls_back_at_once_and_a_killed_rollback_leaves_no_block() {
     need_root!();
     let c = Case::new("cft");
-    let a = c.policy("a.toml", A);
+    let a = c.policy("a.toml", &policy_a());
     let b = c.policy("b.toml", B);
     c.ok(&["apply", a.to_str().unwrap()]);
     let before = c.dump();

@@ -4,7 +4,7 @@
 //! namespace; there is no systemd manager to start the units under in this test).
 
 mod common;
-use common::{is_root, Netns};
+use common::{is_root, Netns, LAB_POLICY};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -106,17 +106,6 @@ fn only_net_admin(ns: &Netns) -> Command {
     c
 }
 
-const POLICY: &str = r#"
-[interfaces.lab]
-device = "a0"
-rate = "10mbit"
-default = "bulk"
-leaf = "pfifo"
-
-[interfaces.lab.classes.bulk]
-rate = "50%"
-"#;
-
 #[test]
 fn apply_and_watch_need_nothing_but_cap_net_admin() {
     if !is_root() {
@@ -126,7 +115,7 @@ fn apply_and_watch_need_nothing_but_cap_net_admin() {
     let ns = Netns::with_veth("sdc");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("policy.toml");
-    std::fs::write(&p, POLICY).unwrap();
+    std::fs::write(&p, LAB_POLICY).unwrap();
 
     let o = run(only_net_admin(&ns).arg("apply").arg(&p));
     assert!(

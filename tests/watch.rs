@@ -3,8 +3,9 @@
 //! applies, a policy change and SIGHUP re-apply, a failing apply backs off, and SIGINT /
 //! SIGTERM stop it with exit 0.
 
+#[macro_use]
 mod common;
-use common::{is_root, Netns};
+use common::{Netns, LAB_POLICY};
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,33 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("SKIP: {} needs root (network namespaces)", module_path!());
-            return;
-        }
-    };
-}
-
-const POLICY: &str = r#"
-[interfaces.lab]
-device = "a0"
-rate = "100mbit"
-default = "bulk"
-leaf = "pfifo"
-
-[interfaces.lab.classes.voice]
-id = 0x10
-rate = "10%"
-prio = 0
-
-[interfaces.lab.classes.bulk]
-id = 0x30
-rate = "20%"
-ceil = "90%"
-prio = 2
-"#;
+const POLICY: &str = LAB_POLICY;
 
 fn ip(ns: &Netns, args: &[&str]) {
     let o = Command::new("ip")
