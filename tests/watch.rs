@@ -179,6 +179,9 @@ fn a_re_created_veth_is_shaped_again_within_2_s() {
         assert_eq!(tc_show(&ns, "class").lines().count(), 3);
     }
     eprintln!("FIGURE: re-created veth shaped again within {worst:?} (worst of 3)");
+    // The apply's own changes trigger nothing more.
+    let after = w.collect(Duration::from_millis(1500));
+    assert!(after.iter().all(|l| !l.contains(" -> ")), "{after:#?}");
     assert_eq!(w.stop("-INT"), Some(0));
 }
 
@@ -322,4 +325,29 @@ fn a_failing_apply_backs_off_instead_of_spinning() {
         failed[0]
     );
     assert_eq!(w.stop("-INT"), Some(0));
+}
+
+/// Boot order: the watch starts before the device exists, says it waits, and shapes the
+/// device when it appears.
+#[test]
+fn a_device_absent_at_the_start_is_shaped_when_it_appears() {
+    need_root!();
+    let ns = Netns::with_veth("wab");
+    ip(&ns, &["link", "del", "a0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_file(&dir, POLICY);
+    let mut w = Watch::start(&ns, &p, None);
+    let l = w.expect("start ->", Duration::from_secs(10));
+    assert!(
+        l.contains("nothing to apply; waiting for a0 (absent)"),
+        "{l}"
+    );
+    ip(
+        &ns,
+        &["link", "add", "a0", "type", "veth", "peer", "name", "b0"],
+    );
+    let l = w.expect("a0 appeared", Duration::from_secs(3));
+    assert!(l.contains("-> applied 6 commands"), "{l}");
+    assert!(tc_show(&ns, "qdisc").contains("htb 1:"));
+    assert_eq!(w.stop("-TERM"), Some(0));
 }
