@@ -133,7 +133,7 @@ pub fn refuse_if_pending(global: &Global) -> Result<()> {
     let ns = netns_arg(global);
     bail!(
         "a change applied with --confirm-within is awaiting confirmation ({}): policy {}, \
-         applied {} by pid-{} record; it rolls back at {}.\n\
+         applied {}, rollback process {}; it rolls back at {}.\n\
          Run `qosctl{ns} confirm` to keep it, or `qosctl{ns} confirm --rollback` to undo it now, \
          then apply again.",
         match &global.netns {
@@ -265,36 +265,53 @@ fn waiter(
     if let Err(e) = detach(global) {
         eprintln!("{} rollback: cannot detach: {e:#}", stamp());
     }
-    let now_flag = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(AtomicBool::new(false));
+    let term = Arc::new(AtomicBool::new(false));
     let confirmed = Arc::new(AtomicBool::new(false));
     // SIGTERM and SIGINT (a shutdown, someone killing it) roll back now rather than
-    // leave an unconfirmed change; SIGHUP is ignored; SIGUSR1 is `confirm`'s nudge.
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        let _ = signal_hook::flag::register(sig, now_flag.clone());
+    // leave an unconfirmed change; SIGHUP is ignored; SIGUSR1 is `confirm`'s nudge,
+    // SIGUSR2 `confirm --rollback`'s.
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+    for (sig, flag) in [
+        (SIGTERM, &term),
+        (SIGINT, &term),
+        (SIGUSR2, &asked),
+        (SIGUSR1, &confirmed),
+        (SIGHUP, &Arc::new(AtomicBool::new(false))),
+    ] {
+        let _ = signal_hook::flag::register(sig, flag.clone());
     }
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR2, now_flag.clone());
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, confirmed.clone());
-    let _ = signal_hook::flag::register(
-        signal_hook::consts::SIGHUP,
-        Arc::new(AtomicBool::new(false)),
-    );
     // Wait until the parent has written the record (it closes the pipe).
     let mut ready = std::fs::File::from(ready);
     let _ = std::io::Read::read(&mut ready, &mut [0u8; 1]);
     let me = std::process::id() as i32;
     let ours = |m: &Option<Meta>| m.as_ref().is_some_and(|m| m.pid == me);
-    loop {
+    if let Some(m) = read_meta(global).ok().flatten().filter(|m| m.pid == me) {
+        println!(
+            "{} armed: {} applied; rolls back at {} unless confirmed (rollback process {me})",
+            stamp(),
+            m.policy.display(),
+            at(m.deadline_ms)
+        );
+    }
+    let why = loop {
         let meta = read_meta(global).ok().flatten();
         if confirmed.load(Ordering::Relaxed) || !ours(&meta) {
             println!("{} confirmed: the change stays", stamp());
             return 0;
         }
         let deadline = meta.as_ref().map(|m| m.deadline_ms).unwrap_or(0);
-        if now_flag.load(Ordering::Relaxed) || now_ms() >= deadline {
-            break;
+        if asked.load(Ordering::Relaxed) {
+            break "asked by `qosctl confirm --rollback`".to_string();
+        }
+        if term.load(Ordering::Relaxed) {
+            break "stopped by a signal before a confirmation".to_string();
+        }
+        if now_ms() >= deadline {
+            break format!("not confirmed by {}", at(deadline));
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
+    };
     // Under the lock: a `confirm` that got there first has removed the record.
     let _lock = match crate::apply::lock(global) {
         Ok(l) => l,
@@ -312,13 +329,13 @@ fn waiter(
     match result {
         Ok(()) => {
             println!(
-                "{} not confirmed: rolled back to the state read before the apply",
+                "{} {why}: rolled back to the state read before the apply",
                 stamp()
             );
             0
         }
         Err(e) => {
-            println!("{} rollback FAILED: {e:#}", stamp());
+            println!("{} {why}: rollback FAILED: {e:#}", stamp());
             1
         }
     }

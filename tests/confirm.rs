@@ -130,6 +130,7 @@ impl Drop for Case {
         if self.record().exists() {
             let _ = self.qosctl(&["confirm"]);
         }
+        let _ = std::fs::remove_file(self.record().with_extension("log"));
     }
 }
 
@@ -154,7 +155,9 @@ fn an_unconfirmed_change_is_rolled_back_byte_identical() {
     eprintln!("rolled back {took:?} after the apply returned");
     assert_eq!(c.dump(), before, "log: {}", c.log());
     assert!(
-        c.log().contains("not confirmed: rolled back"),
+        c.log()
+            .contains(": rolled back to the state read before the apply")
+            && c.log().contains("not confirmed by"),
         "{}",
         c.log()
     );
@@ -292,7 +295,9 @@ fn the_rollback_survives_the_death_of_the_session_that_applied() {
     c.wait_settled(Duration::from_secs(10));
     assert_eq!(c.dump(), before, "log: {}", c.log());
     assert!(
-        c.log().contains("not confirmed: rolled back"),
+        c.log()
+            .contains(": rolled back to the state read before the apply")
+            && c.log().contains("not confirmed by"),
         "{}",
         c.log()
     );
