@@ -185,11 +185,37 @@ pub fn arm(
     let _ = std::io::stderr().flush();
     // SAFETY: qosctl is single-threaded here (tc's stdin writer thread was joined), so
     // the child may run ordinary code.
-    match unsafe { fork() }.context("fork for the rollback process")? {
+    // Signals stay blocked from before the fork until the child has its handlers: a
+    // SIGTERM in between would otherwise kill it before it could roll back.
+    let mut mask = nix::sys::signal::SigSet::empty();
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        mask.add(sig);
+    }
+    let mut old = nix::sys::signal::SigSet::empty();
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&mask),
+        Some(&mut old),
+    )?;
+    let forked = unsafe { fork() };
+    if !matches!(forked, Ok(ForkResult::Child)) {
+        nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&old),
+            None,
+        )?;
+    }
+    match forked.context("fork for the rollback process")? {
         ForkResult::Child => {
             drop(ready_w);
             let _ = nix::unistd::close(lock.as_raw_fd());
-            let code = waiter(global, tc, desired, before, ready_r);
+            let code = waiter(global, tc, desired, before, ready_r, &old);
             // _exit: the parent's buffered stdout and atexit work are not ours to run.
             unsafe { nix::libc::_exit(code) }
         }
@@ -261,6 +287,7 @@ fn waiter(
     desired: &Desired,
     before: &[DeviceState],
     ready: std::os::fd::OwnedFd,
+    unblock: &nix::sys::signal::SigSet,
 ) -> i32 {
     if let Err(e) = detach(global) {
         eprintln!("{} rollback: cannot detach: {e:#}", stamp());
@@ -281,9 +308,18 @@ fn waiter(
     ] {
         let _ = signal_hook::flag::register(sig, flag.clone());
     }
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(unblock),
+        None,
+    );
     // Wait until the parent has written the record (it closes the pipe).
     let mut ready = std::fs::File::from(ready);
-    let _ = std::io::Read::read(&mut ready, &mut [0u8; 1]);
+    while let Err(e) = std::io::Read::read(&mut ready, &mut [0u8; 1]) {
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            break;
+        }
+    }
     let me = std::process::id() as i32;
     let ours = |m: &Option<Meta>| m.as_ref().is_some_and(|m| m.pid == me);
     if let Some(m) = read_meta(global).ok().flatten().filter(|m| m.pid == me) {
