@@ -28,6 +28,9 @@ _qosctl() {
             qosctl,help)
                 cmd="qosctl__subcmd__help"
                 ;;
+            qosctl,import)
+                cmd="qosctl__subcmd__import"
+                ;;
             qosctl,reset)
                 cmd="qosctl__subcmd__reset"
                 ;;
@@ -49,6 +52,9 @@ _qosctl() {
             qosctl__subcmd__help,help)
                 cmd="qosctl__subcmd__help__subcmd__help"
                 ;;
+            qosctl__subcmd__help,import)
+                cmd="qosctl__subcmd__help__subcmd__import"
+                ;;
             qosctl__subcmd__help,reset)
                 cmd="qosctl__subcmd__help__subcmd__reset"
                 ;;
@@ -65,7 +71,7 @@ _qosctl() {
 
     case "${cmd}" in
         qosctl)
-            opts="-h -V --netns --tc --help --version check apply show watch confirm reset help"
+            opts="-h -V --netns --tc --help --version check apply show watch confirm reset import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,13 +93,17 @@ _qosctl() {
             return 0
             ;;
         qosctl__subcmd__apply)
-            opts="-h -V --dry-run --detailed-exitcode --json --confirm-within --netns --tc --help --version"
+            opts="-h -V --dry-run --detailed-exitcode --json --confirm-within --state --netns --tc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --confirm-within)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -157,7 +167,7 @@ _qosctl() {
             return 0
             ;;
         qosctl__subcmd__help)
-            opts="check apply show watch confirm reset help"
+            opts="check apply show watch confirm reset import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -226,6 +236,20 @@ _qosctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        qosctl__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         qosctl__subcmd__help__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -261,6 +285,28 @@ _qosctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        qosctl__subcmd__import)
+            opts="-h -V --netns --tc --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

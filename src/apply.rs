@@ -43,10 +43,12 @@ pub fn apply_loaded(
     desired: Desired,
     mut out: &mut dyn Write,
 ) -> Result<Applied> {
-    let tc = Tc::locate(global)?;
-
     if args.dry_run {
-        let live = read_all(&tc, &desired)?;
+        // --state: saved state instead of the kernel; no tc is located or run.
+        let live = match &args.state {
+            Some(s) => crate::state::for_plan(&crate::state::Source::new(s), &desired)?,
+            None => read_all(&Tc::locate(global)?, &desired)?,
+        };
         let plan = make_plan(&desired, &live);
         if args.json {
             let commands = plan.commands();
@@ -58,6 +60,10 @@ pub fn apply_loaded(
         return Ok(Applied::new(exit_for(&plan, args.detailed_exitcode), 0));
     }
 
+    if args.state.is_some() {
+        bail!("--state plans against saved state and changes nothing: add --dry-run");
+    }
+    let tc = Tc::locate(global)?;
     require_net_admin()?;
     // Held until we return: two applies never interleave their read-plan-write.
     let lock = lock(global)?;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// `tc -batch`.
 ///
 /// Exit codes: 0 success (with --detailed-exitcode: in sync), 1 error, 2 changes pending
-/// (only with --detailed-exitcode).
+/// (only with --detailed-exitcode), 3 import was partial.
 #[derive(Debug, Parser)]
 #[command(
     name = "qosctl",
@@ -63,6 +63,12 @@ pub enum Command {
     /// Remove what qosctl manages (root and ingress qdiscs) from interfaces, returning
     /// them to the kernel default.
     Reset(ResetArgs),
+    /// Write a policy (to stdout) that reproduces the live traffic control of devices.
+    ///
+    /// Applied again, the policy is in sync with no command to run. What a policy cannot
+    /// express (foreign filters, unknown qdisc kinds, an ingress qdisc, CBQ) is kept as a
+    /// comment naming the object, and the exit code is 3 (partial import).
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +103,11 @@ pub struct ApplyArgs {
     /// within this time (e.g. 60s), also when the session that started it dies.
     #[arg(long, value_name = "TIME", conflicts_with = "dry_run")]
     pub confirm_within: Option<crate::units::Time>,
+    /// With --dry-run: plan against saved state instead of the kernel. FILE is what
+    /// `qosctl show --json` printed on the target host; `empty` plans from the kernel
+    /// default. Runs no tc and needs no root; a device not in FILE is planned as fresh.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +122,13 @@ pub struct ConfirmArgs {
     /// Roll the pending change back now instead of keeping it.
     #[arg(long)]
     pub rollback: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The devices whose live traffic control becomes the policy.
+    #[arg(value_name = "DEV", required = true)]
+    pub devices: Vec<String>,
 }
 
 #[derive(Debug, Args)]
