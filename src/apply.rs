@@ -73,6 +73,9 @@ pub fn apply_loaded(
     let commands = plan.commands();
 
     if plan.is_empty() {
+        if args.confirm_within.is_some() {
+            eprintln!("Nothing changed, so no rollback is armed.");
+        }
         if args.json {
             let j = ApplyJson {
                 plan: PlanJson::new(&plan, &commands),

@@ -222,8 +222,11 @@ fn a_confirmed_change_stays_and_a_second_apply_waits_for_the_confirm() {
         "{}",
         c.log()
     );
-    // Now the next apply runs.
+    // Now the next apply runs; one that changes nothing arms nothing.
     c.ok(&["apply", a.to_str().unwrap()]);
+    let err = c.ok(&["apply", a.to_str().unwrap(), "--confirm-within", "2s"]);
+    assert!(err.contains("no rollback is armed"), "{err}");
+    assert!(!c.record().exists());
 }
 
 #[test]
