@@ -54,17 +54,34 @@ struct Record<'a> {
     before: &'a [DeviceState],
 }
 
-/// Per-namespace names, like apply's lock: `host` or the `--netns` name.
-fn scope(global: &Global) -> String {
-    global.netns.as_deref().unwrap_or("host").replace('/', "_")
+/// Where one namespace's record and log live. Keyed by the namespace's identity (the
+/// device and inode of `/run/netns/NAME`, which `tc -n NAME` enters, or of qosctl's own
+/// namespace): two spellings of one namespace share a record, and a namespace deleted and
+/// made again under its name does not inherit one. Computed once per process, so the
+/// rollback process keeps its paths even if the namespace goes away.
+struct Slot {
+    record: PathBuf,
+    log: PathBuf,
 }
 
-fn record_path(global: &Global) -> PathBuf {
-    Path::new(DIR).join(format!("{}.json", scope(global)))
-}
-
-fn log_path(global: &Global) -> PathBuf {
-    Path::new(DIR).join(format!("{}.log", scope(global)))
+impl Slot {
+    fn of(global: &Global) -> Slot {
+        use std::os::unix::fs::MetadataExt;
+        let ns = match &global.netns {
+            Some(n) => PathBuf::from(format!("/run/netns/{n}")),
+            None => PathBuf::from("/proc/self/ns/net"),
+        };
+        let key = match std::fs::metadata(&ns) {
+            Ok(m) => format!("net-{}-{}", m.dev(), m.ino()),
+            // tc will say the namespace does not exist; nothing can be pending there.
+            Err(_) => format!("absent-{}", global.netns.as_deref().unwrap_or("host")),
+        }
+        .replace('/', "_");
+        Slot {
+            record: Path::new(DIR).join(format!("{key}.json")),
+            log: Path::new(DIR).join(format!("{key}.log")),
+        }
+    }
 }
 
 /// ` --netns X` for the commands a message tells the user to run.
@@ -91,9 +108,8 @@ pub fn stamp() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-fn read_meta(global: &Global) -> Result<Option<Meta>> {
-    let path = record_path(global);
-    match std::fs::read(&path) {
+fn read_meta(path: &Path) -> Result<Option<Meta>> {
+    match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .with_context(|| format!("unreadable confirm record {}", path.display())),
@@ -119,11 +135,12 @@ fn waiter_alive(meta: &Meta) -> bool {
 /// Refuses a change while another awaits confirmation in this namespace. Called by
 /// apply under its lock; a record whose rollback process is gone is stale and removed.
 pub fn refuse_if_pending(global: &Global) -> Result<()> {
-    let Some(meta) = read_meta(global)? else {
+    let slot = Slot::of(global);
+    let Some(meta) = read_meta(&slot.record)? else {
         return Ok(());
     };
     if !waiter_alive(&meta) {
-        let _ = std::fs::remove_file(record_path(global));
+        let _ = std::fs::remove_file(&slot.record);
         eprintln!(
             "note: removed a stale confirm record (its rollback process {} is gone)",
             meta.pid
@@ -159,6 +176,7 @@ pub fn arm(
     lock: &impl AsRawFd,
 ) -> Result<()> {
     let within = args.confirm_within.expect("called with --confirm-within");
+    let slot = Slot::of(global);
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -215,14 +233,14 @@ pub fn arm(
         ForkResult::Child => {
             drop(ready_w);
             let _ = nix::unistd::close(lock.as_raw_fd());
-            let code = waiter(global, tc, desired, before, ready_r, &old);
+            let code = waiter(global, &slot, tc, desired, before, ready_r, &old);
             // _exit: the parent's buffered stdout and atexit work are not ours to run.
             unsafe { nix::libc::_exit(code) }
         }
         ForkResult::Parent { child } => {
             drop(ready_r);
             meta.pid = child.as_raw();
-            let written = write_record(global, &meta, before);
+            let written = write_record(&slot.record, &meta, before);
             drop(ready_w);
             if let Err(e) = written {
                 let _ = kill(child, Signal::SIGKILL);
@@ -236,7 +254,7 @@ pub fn arm(
                 at(meta.deadline_ms),
                 within,
                 child,
-                log_path(global).display()
+                slot.log.display()
             );
             Ok(())
         }
@@ -244,8 +262,7 @@ pub fn arm(
 }
 
 /// Writes the record atomically (temporary file, then rename), mode 0600.
-fn write_record(global: &Global, meta: &Meta, before: &[DeviceState]) -> Result<()> {
-    let path = record_path(global);
+fn write_record(path: &Path, meta: &Meta, before: &[DeviceState]) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -257,18 +274,18 @@ fn write_record(global: &Global, meta: &Meta, before: &[DeviceState]) -> Result<
     serde_json::to_writer_pretty(&mut f, &Record { meta, before })?;
     f.write_all(b"\n")?;
     f.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Detaches from the session that started it: new session (no controlling terminal, so
 /// no hangup), stdin /dev/null, stdout and stderr appended to the log, cwd /.
-fn detach(global: &Global) -> Result<()> {
+fn detach(slot: &Slot) -> Result<()> {
     use nix::fcntl::{open, OFlag};
     use nix::sys::stat::Mode;
     nix::unistd::setsid()?;
     let null = open("/dev/null", OFlag::O_RDWR, Mode::empty())?;
     let log = open(
-        &log_path(global),
+        &slot.log,
         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND,
         Mode::from_bits_truncate(0o600),
     )?;
@@ -283,13 +300,14 @@ fn detach(global: &Global) -> Result<()> {
 /// Returns its exit code.
 fn waiter(
     global: &Global,
+    slot: &Slot,
     tc: &Tc,
     desired: &Desired,
     before: &[DeviceState],
     ready: std::os::fd::OwnedFd,
     unblock: &nix::sys::signal::SigSet,
 ) -> i32 {
-    if let Err(e) = detach(global) {
+    if let Err(e) = detach(slot) {
         eprintln!("{} rollback: cannot detach: {e:#}", stamp());
     }
     let asked = Arc::new(AtomicBool::new(false));
@@ -322,7 +340,11 @@ fn waiter(
     }
     let me = std::process::id() as i32;
     let ours = |m: &Option<Meta>| m.as_ref().is_some_and(|m| m.pid == me);
-    if let Some(m) = read_meta(global).ok().flatten().filter(|m| m.pid == me) {
+    if let Some(m) = read_meta(&slot.record)
+        .ok()
+        .flatten()
+        .filter(|m| m.pid == me)
+    {
         println!(
             "{} armed: {} applied; rolls back at {} unless confirmed (rollback process {me})",
             stamp(),
@@ -331,7 +353,7 @@ fn waiter(
         );
     }
     let why = loop {
-        let meta = read_meta(global).ok().flatten();
+        let meta = read_meta(&slot.record).ok().flatten();
         if confirmed.load(Ordering::Relaxed) || !ours(&meta) {
             println!("{} confirmed: the change stays", stamp());
             return 0;
@@ -356,12 +378,12 @@ fn waiter(
             return 1;
         }
     };
-    if !ours(&read_meta(global).ok().flatten()) {
+    if !ours(&read_meta(&slot.record).ok().flatten()) {
         println!("{} confirmed: the change stays", stamp());
         return 0;
     }
     let result = restore_exactly(tc, desired, before);
-    let _ = std::fs::remove_file(record_path(global));
+    let _ = std::fs::remove_file(&slot.record);
     match result {
         Ok(()) => {
             println!(
@@ -414,12 +436,13 @@ fn restore_exactly(tc: &Tc, desired: &Desired, before: &[DeviceState]) -> Result
 /// `qosctl confirm [--rollback]`.
 pub fn run(global: &Global, args: &ConfirmArgs) -> Result<Exit> {
     let lock = crate::apply::lock(global)?;
-    let Some(meta) = read_meta(global)? else {
+    let slot = Slot::of(global);
+    let Some(meta) = read_meta(&slot.record)? else {
         let ns = match &global.netns {
             Some(n) => format!("network namespace {n}"),
             None => "the host namespace".to_string(),
         };
-        let last = std::fs::read_to_string(log_path(global))
+        let last = std::fs::read_to_string(&slot.log)
             .ok()
             .and_then(|l| l.lines().last().map(|s| format!(" (last: {s})")))
             .unwrap_or_default();
@@ -427,7 +450,7 @@ pub fn run(global: &Global, args: &ConfirmArgs) -> Result<Exit> {
     };
     let pid = Pid::from_raw(meta.pid);
     if !waiter_alive(&meta) {
-        std::fs::remove_file(record_path(global))?;
+        std::fs::remove_file(&slot.record)?;
         println!(
             "The rollback process {pid} of the change applied {} is gone: the change stays; \
              removed its record.",
@@ -436,8 +459,8 @@ pub fn run(global: &Global, args: &ConfirmArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     if !args.rollback {
-        std::fs::remove_file(record_path(global))
-            .with_context(|| format!("cannot remove {}", record_path(global).display()))?;
+        std::fs::remove_file(&slot.record)
+            .with_context(|| format!("cannot remove {}", slot.record.display()))?;
         let _ = kill(pid, Signal::SIGUSR1);
         println!(
             "Confirmed: the change applied {} ({}) stays; the rollback due {} is cancelled.",
@@ -451,10 +474,10 @@ pub fn run(global: &Global, args: &ConfirmArgs) -> Result<Exit> {
     drop(lock);
     kill(pid, Signal::SIGUSR2).with_context(|| format!("cannot signal rollback process {pid}"))?;
     let give_up = std::time::Instant::now() + Duration::from_secs(60);
-    while record_path(global).exists() && std::time::Instant::now() < give_up {
+    while slot.record.exists() && std::time::Instant::now() < give_up {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let last = std::fs::read_to_string(log_path(global)).unwrap_or_default();
+    let last = std::fs::read_to_string(&slot.log).unwrap_or_default();
     let last = last.lines().last().unwrap_or("").to_string();
     println!("{last}");
     if last.contains("rolled back") {
@@ -462,7 +485,7 @@ pub fn run(global: &Global, args: &ConfirmArgs) -> Result<Exit> {
     } else {
         bail!(
             "the rollback did not report success; see {}",
-            log_path(global).display()
+            slot.log.display()
         )
     }
 }

@@ -93,13 +93,15 @@ impl Case {
         set
     }
 
+    /// The record of the namespace, keyed by its identity as qosctl keys it.
     fn record(&self) -> PathBuf {
-        Path::new("/run/qosctl/confirm").join(format!("{}.json", self.ns.0))
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(format!("/run/netns/{}", self.ns.0)).expect("netns");
+        Path::new("/run/qosctl/confirm").join(format!("net-{}-{}.json", m.dev(), m.ino()))
     }
 
     fn log(&self) -> String {
-        let p = Path::new("/run/qosctl/confirm").join(format!("{}.log", self.ns.0));
-        std::fs::read_to_string(p).unwrap_or_default()
+        std::fs::read_to_string(self.record().with_extension("log")).unwrap_or_default()
     }
 
     /// Waits until the pending record is gone (the rollback ran, or a confirm).
@@ -131,6 +133,7 @@ impl Drop for Case {
             let _ = self.qosctl(&["confirm"]);
         }
         let _ = std::fs::remove_file(self.record().with_extension("log"));
+        let _ = std::fs::remove_file(self.record().with_extension("json.tmp"));
     }
 }
 
@@ -200,6 +203,14 @@ fn a_confirmed_change_stays_and_a_second_apply_waits_for_the_confirm() {
     );
     assert!(err.contains("confirm --rollback"), "{err}");
     assert!(err.contains("b.toml"), "names the pending policy: {err}");
+    // The same namespace spelled another way is the same namespace.
+    let o = Command::new(env!("CARGO_BIN_EXE_qosctl"))
+        .args(["--netns", &format!("../netns/{}", c.ns.0), "apply"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("awaiting confirmation"));
     let o = c.qosctl(&["reset", "--dev", "a0"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(c.dump(), applied);
