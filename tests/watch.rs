@@ -351,3 +351,13 @@ fn a_device_absent_at_the_start_is_shaped_when_it_appears() {
     assert!(tc_show(&ns, "qdisc").contains("htb 1:"));
     assert_eq!(w.stop("-TERM"), Some(0));
 }
+
+#[test]
+fn a_missing_policy_file_is_an_error_at_once() {
+    let o = Command::new(env!("CARGO_BIN_EXE_qosctl"))
+        .args(["watch", "/nonexistent/policy.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/policy.toml: no such file"));
+}

@@ -55,6 +55,11 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 pub fn run(global: &Global, args: &WatchArgs) -> Result<Exit> {
+    // A mistyped path is an error now; an invalid policy is not: it is retried, and
+    // applied once the file is fixed.
+    if !args.policy.is_file() {
+        bail!("policy {}: no such file", args.policy.display());
+    }
     crate::apply::require_net_admin()?;
     let ip = Ip::locate(global.netns.clone())?;
     let (tx, rx) = mpsc::channel();
