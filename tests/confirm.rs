@@ -126,6 +126,18 @@ impl Case {
     }
 }
 
+impl Case {
+    /// A case with policy A applied: the case, the paths of A and B, the dump of A.
+    fn with_a_applied(tag: &str) -> (Case, PathBuf, PathBuf, BTreeSet<String>) {
+        let c = Case::new(tag);
+        let a = c.policy("a.toml", &policy_a());
+        let b = c.policy("b.toml", B);
+        c.ok(&["apply", a.to_str().unwrap()]);
+        let before = c.dump();
+        (c, a, b, before)
+    }
+}
+
 impl Drop for Case {
     /// A failed test must not leave its rollback process waiting.
     fn drop(&mut self) {
@@ -140,11 +152,7 @@ impl Drop for Case {
 #[test]
 fn an_unconfirmed_change_is_rolled_back_byte_identical() {
     need_root!();
-    let c = Case::new("cfr");
-    let a = c.policy("a.toml", &policy_a());
-    let b = c.policy("b.toml", B);
-    c.ok(&["apply", a.to_str().unwrap()]);
-    let before = c.dump();
+    let (c, _, b, before) = Case::with_a_applied("cfr");
     let err = c.ok(&["apply", b.to_str().unwrap(), "--confirm-within", "2s"]);
     assert!(err.contains("Rollback armed"), "{err}");
     let changed = c.dump();
@@ -243,11 +251,7 @@ fn a_confirmed_change_stays_and_a_second_apply_waits_for_the_confirm() {
 #[test]
 fn confirm_rollback_undoes_the_change_at_once() {
     need_root!();
-    let c = Case::new("cfn");
-    let a = c.policy("a.toml", &policy_a());
-    let b = c.policy("b.toml", B);
-    c.ok(&["apply", a.to_str().unwrap()]);
-    let before = c.dump();
+    let (c, _, b, before) = Case::with_a_applied("cfn");
     c.ok(&["apply", b.to_str().unwrap(), "--confirm-within", "60s"]);
     let t = Instant::now();
     let o = c.qosctl(&["confirm", "--rollback"]);
@@ -261,11 +265,7 @@ fn confirm_rollback_undoes_the_change_at_once() {
 #[test]
 fn the_rollback_survives_the_death_of_the_session_that_applied() {
     need_root!();
-    let c = Case::new("cfs");
-    let a = c.policy("a.toml", &policy_a());
-    let b = c.policy("b.toml", B);
-    c.ok(&["apply", a.to_str().unwrap()]);
-    let before = c.dump();
+    let (c, _, b, before) = Case::with_a_applied("cfs");
     let script = format!(
         "'{}' --netns {} apply '{}' --confirm-within 2s; sleep 60",
         env!("CARGO_BIN_EXE_qosctl"),
@@ -322,11 +322,7 @@ fn the_rollback_survives_the_death_of_the_session_that_applied() {
 #[test]
 fn sigterm_rolls_back_at_once_and_a_killed_rollback_leaves_no_block() {
     need_root!();
-    let c = Case::new("cft");
-    let a = c.policy("a.toml", &policy_a());
-    let b = c.policy("b.toml", B);
-    c.ok(&["apply", a.to_str().unwrap()]);
-    let before = c.dump();
+    let (c, a, b, before) = Case::with_a_applied("cft");
     c.ok(&["apply", b.to_str().unwrap(), "--confirm-within", "60s"]);
     let kill = |sig: &str, pid: i32| {
         let st = Command::new("kill")
