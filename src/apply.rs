@@ -17,7 +17,31 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let (desired, warnings) = crate::policy::load_with_warnings(&args.policy)?;
     eprint!("{warnings}");
     let mut out = std::io::stdout().lock();
+    apply_loaded(global, args, desired, &mut out).map(|a| a.exit)
+}
 
+/// What an apply did, for callers that word their own report (`watch`).
+#[derive(Debug, Clone, Copy)]
+pub struct Applied {
+    pub exit: Exit,
+    /// tc commands run (0 when in sync).
+    pub commands: usize,
+}
+
+impl Applied {
+    fn new(exit: Exit, commands: usize) -> Applied {
+        Applied { exit, commands }
+    }
+}
+
+/// The apply of an already loaded policy, printing the plan and result to `out`: `run`
+/// for the command line, and the library entry `watch` calls on every re-converge.
+pub fn apply_loaded(
+    global: &Global,
+    args: &ApplyArgs,
+    desired: Desired,
+    mut out: &mut dyn Write,
+) -> Result<Applied> {
     if args.dry_run {
         // --state: saved state instead of the kernel; no tc is located or run.
         let live = match &args.state {
@@ -40,7 +64,7 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
                 plan::render_human(&crate::escape::plan_for_display(&plan))
             )?;
         }
-        return Ok(exit_for(&plan, args.detailed_exitcode));
+        return Ok(Applied::new(exit_for(&plan, args.detailed_exitcode), 0));
     }
 
     if args.state.is_some() {
@@ -49,7 +73,8 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let tc = Tc::locate(global)?;
     require_net_admin()?;
     // Held until we return: two applies never interleave their read-plan-write.
-    let _lock = lock(global)?;
+    let lock = lock(global)?;
+    crate::confirm::refuse_if_pending(global)?;
     // From here a Ctrl-C or kill (TERM/HUP) stops tc and restores instead of leaving a
     // half-applied tree.
     crate::child::catch_signals()?;
@@ -58,6 +83,9 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
 
     if plan.is_empty() {
         let commands = Vec::new();
+        if args.confirm_within.is_some() {
+            eprintln!("Nothing changed, so no rollback is armed.");
+        }
         if args.json {
             let j = ApplyJson {
                 plan: PlanJson::new(&plan, &commands),
@@ -73,7 +101,7 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
                 plan::render_human(&crate::escape::plan_for_display(&plan))
             )?;
         }
-        return Ok(Exit::Ok);
+        return Ok(Applied::new(Exit::Ok, 0));
     }
 
     // Refused here, before anything changed, if a failure could lose what qosctl cannot
@@ -181,11 +209,12 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
             elapsed.as_secs_f64() * 1000.0
         )?;
     }
-    Ok(if args.detailed_exitcode {
-        Exit::Changes
-    } else {
-        Exit::Ok
-    })
+    if args.confirm_within.is_some() {
+        crate::confirm::arm(global, args, &tc, &desired, &before, &snap, &lock)?;
+    }
+    // The plan is not empty here: Changes with --detailed-exitcode, else Ok.
+    let exit = exit_for(&plan, args.detailed_exitcode);
+    Ok(Applied::new(exit, commands.len()))
 }
 
 /// A read before the batch that a signal stopped: say so, nothing was changed yet.
@@ -342,7 +371,8 @@ fn patch_classes(
 /// Puts every device back as it was read before the apply, through the same differ, then
 /// compares tc's full dump with the one taken before the batch: the message says
 /// "restored" only if they are equal, and names every entry that differs otherwise.
-fn restore(
+/// Also the rollback of an unconfirmed `--confirm-within` change (src/confirm.rs).
+pub fn restore(
     tc: &Tc,
     desired: &Desired,
     before: &[DeviceState],

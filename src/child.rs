@@ -133,11 +133,22 @@ static PENDING: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 /// From now on SIGINT, SIGTERM and SIGHUP no longer end qosctl: they are noted, and
 /// [`pending`] reports them. Used by the commands that change the kernel, which then stop
 /// their tc child and restore before exiting.
+///
+/// Each call starts a new apply: the handlers are registered once per process and the
+/// flag is cleared, so in `qosctl watch` a SIGHUP that asked for the previous re-apply
+/// does not make every later apply look interrupted.
 pub fn catch_signals() -> anyhow::Result<()> {
-    let flag = PENDING.get_or_init(|| Arc::new(AtomicUsize::new(0)));
-    for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        signal_hook::flag::register_usize(s, Arc::clone(flag), s as usize)?;
+    let mut first = false;
+    let flag = PENDING.get_or_init(|| {
+        first = true;
+        Arc::new(AtomicUsize::new(0))
+    });
+    if first {
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            signal_hook::flag::register_usize(s, Arc::clone(flag), s as usize)?;
+        }
     }
+    flag.store(0, Ordering::SeqCst);
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod check;
 pub mod child;
 pub mod cli;
 pub mod complete;
+pub mod confirm;
 pub mod escape;
 pub mod import;
 pub mod input;
@@ -28,6 +29,7 @@ pub mod tc;
 pub mod term;
 pub mod top;
 pub mod units;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -60,6 +62,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Exit> {
         Command::Reset(a) => reset::run(&cli.global, &a),
         Command::Top(a) => top::run(&cli.global, &a),
         Command::Metrics(a) => metrics::run(&cli.global, &a),
+        Command::Watch(a) => watch::run(&cli.global, &a),
+        Command::Confirm(a) => confirm::run(&cli.global, &a),
         Command::Import(a) => import::run(&cli.global, &a),
     }
 }

@@ -34,6 +34,14 @@ pub struct Lock {
     path: PathBuf,
 }
 
+/// The lock's descriptor, so that the `--confirm-within` rollback process can close its
+/// inherited copy after fork and leave the lock to apply (src/confirm.rs).
+impl std::os::fd::AsRawFd for Lock {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
 impl Drop for Lock {
     fn drop(&mut self) {
         // Remove while still holding it: see the module comment.

@@ -68,6 +68,7 @@ pub fn run(global: &Global, args: &ResetArgs) -> Result<Exit> {
     if !lines.is_empty() {
         crate::apply::require_net_admin()?;
         let _lock = crate::apply::lock(global)?;
+        crate::confirm::refuse_if_pending(global)?;
         tc.batch(&lines).map_err(anyhow::Error::new)?;
     }
     let mut out = std::io::stdout().lock();
