@@ -193,9 +193,10 @@ pub fn table(rows: &[Row], max_rows: usize) -> Table {
             Cell::new(drops)
         };
         t.add_row(vec![
-            Cell::new(&r.device),
+            // Device names and policy paths come from outside: no forged lines or escapes.
+            Cell::new(crate::escape::escape(&r.device)),
             Cell::new(&r.handle),
-            Cell::new(&r.name),
+            Cell::new(crate::escape::escape(&r.name)),
             Cell::new(human_bits(r.rate.bits_per_s)),
             share_cell,
             Cell::new(format!("{:.0}", r.rate.packets_per_s)),
