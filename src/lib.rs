@@ -8,6 +8,8 @@
 pub mod apply;
 pub mod check;
 pub mod cli;
+pub mod fuzzing;
+pub mod limits;
 pub mod model;
 pub mod plan;
 pub mod policy;
