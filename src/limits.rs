@@ -53,12 +53,22 @@ fn ticks_old(rate: u64, size: u64) -> Option<u64> {
     (us <= MAX_US).then(|| (us as f64 * TICKS_PER_US) as u64)
 }
 
-/// What iproute2 ≤ 6.14 reads back for a burst too long for the ticks: it converts through
-/// u32 µs and u32 ticks, so both wrap (on x86-64, where the double-to-u32 casts truncate).
-fn wrapped(rate: u64, size: u64) -> u64 {
+/// The ticks iproute2 ≤ 6.14 sends for `size` bytes at `rate` B/s, also when they do not
+/// fit: it converts through u32 µs and u32 ticks, so both wrap (on x86-64, where the
+/// double-to-u32 casts truncate). `tests/limits.rs` compares this with `tc -raw`.
+pub fn tc_ticks_before_6_15(rate: u64, size: u64) -> u64 {
     let us = ((1e6 * size as f64 / rate as f64) as u64) % (1 << 32);
-    let ticks = ((us as f64 * TICKS_PER_US) as u64) % (1 << 32);
+    ((us as f64 * TICKS_PER_US) as u64) % (1 << 32)
+}
+
+/// The bytes iproute2 ≤ 6.14 prints for `ticks` at `rate` B/s.
+pub fn tc_bytes_before_6_15(rate: u64, ticks: u64) -> u64 {
     bytes_old(rate, ticks)
+}
+
+/// What iproute2 ≤ 6.14 reads back for a burst too long for the ticks.
+fn wrapped(rate: u64, size: u64) -> u64 {
+    bytes_old(rate, tc_ticks_before_6_15(rate, size))
 }
 
 /// iproute2 ≥ 6.15: ticks rounded up.
