@@ -131,10 +131,9 @@ fn check_live(live: &DeviceState) {
         device: live.device.clone(),
         ..DeviceState::default()
     };
-    let _ = plan::diff_device(&empty, live)
-        .iter()
-        .map(|op| plan::command(&live.device, op))
-        .count();
+    for op in plan::diff_device(&empty, live) {
+        let _ = plan::command(&live.device, &op);
+    }
     for q in &live.qdiscs {
         let _ = crate::show::qdisc_options(&q.kind);
     }

@@ -50,7 +50,7 @@ const NETEM_DEFAULT_LIMIT: u64 = 1000;
 /// None when the ticks do not fit the kernel's u32.
 fn ticks_old(rate: u64, size: u64) -> Option<u64> {
     let us = (1e6 * size as f64 / rate as f64) as u64;
-    (us <= MAX_US).then(|| (us as f64 * TICKS_PER_US) as u64)
+    (us <= MAX_US).then_some((us as f64 * TICKS_PER_US) as u64)
 }
 
 /// The ticks iproute2 ≤ 6.14 sends for `size` bytes at `rate` B/s, also when they do not
