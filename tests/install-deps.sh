@@ -36,6 +36,14 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
     echo "installed: ${pkgs[*]}"
   fi
 fi
-for c in rustfmt clippy; do
-  rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
-done
+# rustfmt and clippy: run-all.sh runs `cargo fmt --check` and `cargo clippy`. With rustup they
+# are components; a toolchain from Debian's packages (no rustup) brings them as packages.
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
+else
+  for c in cargo-fmt:rustfmt cargo-clippy:rust-clippy; do
+    command -v "${c%%:*}" >/dev/null 2>&1 || echo "no rustup: install ${c#*:} (apt-get) or rustup" >&2
+  done
+fi
