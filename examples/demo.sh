@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --quiet
-q=target/release/qosctl
+q=${CARGO_TARGET_DIR:-target}/release/qosctl
 ns="qosctl-demo-$$"
 
 ip netns add "$ns"

@@ -4,7 +4,7 @@
 //! times.
 //!
 //! Needs root (bench/run.sh creates its own network namespace and veth pair, and removes
-//! them on exit) and python3 (the generator and the runner).
+//! them on exit), python3 (the generator and the runner) and /usr/bin/time.
 
 mod common;
 use common::is_root;
@@ -13,13 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 fn count(size: &Value, key: &str) -> Option<i64> {
     size["counts"][key].as_i64()
@@ -31,12 +24,8 @@ fn bench_smoke_200_classes_mutation_counts() {
         eprintln!("SKIP: bench smoke run needs root (it creates a network namespace)");
         return;
     }
-    for tool in ["python3", "ip", "tc"] {
-        if !have(tool) {
-            eprintln!("SKIP: bench smoke run needs {tool} on PATH");
-            return;
-        }
-    }
+    // What bench/run.sh runs in the smoke variant (no FireQoS, no strace).
+    common::require_all(&["bash", "python3", "ip", "tc", "/usr/bin/time"]);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out_dir = tempfile::tempdir().expect("a temporary directory");
     let json: PathBuf = out_dir.path().join("results.json");

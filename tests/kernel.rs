@@ -22,6 +22,7 @@ macro_rules! need_root {
             eprintln!("SKIP: {} needs root (network namespaces)", module_path!());
             return;
         }
+        common::require_all(&["ip", "tc"]);
     };
 }
 
@@ -194,6 +195,7 @@ impl Lab {
 
     /// A UDP flow from a0 to b0 at `mbit` for `secs` (iperf3), in the background.
     fn udp_flow(&self, mbit: u32, secs: u32) -> Flow {
+        common::require_all(&["iperf3", "ss"]);
         let port = (5200 + self.net).to_string();
         let server = Command::new("ip")
             .args([
@@ -618,10 +620,7 @@ fn reset_returns_to_the_kernel_default_and_is_idempotent() {
 #[test]
 fn apply_without_cap_net_admin_stops_before_changing_anything() {
     need_root!();
-    if which::which("setpriv").is_err() {
-        eprintln!("SKIP: setpriv (util-linux) missing");
-        return;
-    }
+    common::require("setpriv");
     let lab = Lab::new();
     let p = lab.write("base.toml", BASE);
     let mut perms = std::fs::metadata(lab.dir.path()).unwrap().permissions();

@@ -763,6 +763,7 @@ fn root_read_device_returns_exactly_the_tree() {
         eprintln!("SKIP: root_read_device_returns_exactly_the_tree needs root");
         return;
     }
+    common::require("tc");
     let ns = Netns::with_veth("reader");
     let n = ns.0.as_str();
     let tc = Tc::new("tc", Some(n.to_string()));

@@ -330,10 +330,16 @@ fn root_show_in_a_namespace() {
         eprintln!("SKIP: root_show_in_a_namespace needs root");
         return;
     }
+    common::require_all(&["ip", "tc", "ping"]);
     let ns = Netns::with_veth("show");
     let n = ns.0.as_str();
+    // b0 goes into a namespace of its own: with both ends in one namespace the kernel
+    // delivers the pings over lo, and none would pass a0's qdisc.
+    let peer = Netns(format!("{n}-peer"));
+    let p = peer.0.as_str();
     sh(&format!(
-        "ip -n {n} addr add 10.77.0.1/24 dev a0 && ip -n {n} addr add 10.77.0.2/24 dev b0"
+        "ip netns add {p} && ip -n {n} link set b0 netns {p} && ip -n {p} link set b0 up \
+         && ip -n {n} addr add 10.77.0.1/24 dev a0 && ip -n {p} addr add 10.77.0.2/24 dev b0"
     ));
     sh(&format!(
         "tc -n {n} qdisc add dev a0 root handle 1: htb default 20 \
@@ -343,8 +349,8 @@ fn root_show_in_a_namespace() {
          && tc -n {n} qdisc add dev a0 parent 1:10 handle 10: pfifo limit 100 \
          && tc -n {n} qdisc add dev a0 parent 1:20 handle 20: bfifo limit 30000 2>/dev/null"
     ));
-    // Some traffic through the default class 1:20 (to the veth peer, inside the namespace).
-    let _ = Std::new("ip")
+    // Some traffic through the default class 1:20 (to the veth peer in its namespace).
+    let ping = Std::new("ip")
         .args([
             "netns",
             "exec",
@@ -357,7 +363,14 @@ fn root_show_in_a_namespace() {
             "-q",
             "10.77.0.2",
         ])
-        .output();
+        .output()
+        .unwrap();
+    assert!(
+        ping.status.success(),
+        "ping in {n} failed, so no traffic went through 1:20: {}{}",
+        String::from_utf8_lossy(&ping.stdout),
+        String::from_utf8_lossy(&ping.stderr)
+    );
 
     let mut c = Command::cargo_bin("qosctl").unwrap();
     let out = stdout_of(c.args(["--netns", n, "show"]));
@@ -370,6 +383,44 @@ fn root_show_in_a_namespace() {
     assert_eq!(row(&out, "20:")[3], "limit 30000B");
 
     let mut c = Command::cargo_bin("qosctl").unwrap();
-    let out = stdout_of(c.args(["--netns", n, "show", "b0"]));
+    let out = stdout_of(c.args(["--netns", p, "show", "b0"]));
     assert!(out.contains("kernel default"), "{out}");
+}
+
+/// A fresh machine without ping: the namespace test must fail up front, naming ping and
+/// tests/install-deps.sh, not with an assertion about traffic. Re-runs that test (this
+/// binary, `--exact`) with a PATH that has every program of the real PATH except ping.
+#[test]
+fn root_show_without_ping_names_it() {
+    if !is_root() {
+        eprintln!("SKIP: root_show_without_ping_names_it needs root");
+        return;
+    }
+    let bin = tempfile::tempdir().unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let to = bin.path().join(&name);
+            if name != "ping" && !to.exists() {
+                let _ = std::os::unix::fs::symlink(e.path(), to);
+            }
+        }
+    }
+    let out = Std::new(std::env::current_exe().unwrap())
+        .args(["--exact", "root_show_in_a_namespace", "--nocapture"])
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "passed without ping:\n{text}");
+    assert!(
+        text.contains("ping is missing: tests/install-deps.sh must install it"),
+        "{text}"
+    );
+    assert!(!text.contains("went through 1:20"), "{text}");
 }

@@ -73,6 +73,7 @@ pub fn check_str(name: &str, text: &str) -> Checked {
             let policy = w.policy(&root);
             diagnostics = w.diags;
             resolved = resolve::resolve(&policy, &mut diagnostics);
+            crate::limits::check(&root, &mut resolved, &mut diagnostics);
         }
     }
     // File order reads best; errors without a position (none in the file) go first.

@@ -24,6 +24,7 @@ pub struct Netns(pub String);
 #[allow(dead_code)]
 impl Netns {
     pub fn with_veth(tag: &str) -> Netns {
+        require("ip");
         let name = format!("qx-{tag}-{}", std::process::id());
         let _ = std::process::Command::new("ip")
             .args(["netns", "del", &name])
@@ -135,4 +136,27 @@ pub fn captured_state(
             .extend(parse_filters(&read(file), parent).unwrap());
     }
     st
+
+/// The program a test is about to run, found on PATH (or an absolute path that must exist).
+/// A missing one fails the test up front, naming it and the script that should have
+/// installed it, instead of a later assertion about traffic that was never sent.
+/// tests/deps.rs checks that every program named here has a `need` line in
+/// tests/install-deps.sh.
+#[allow(dead_code)]
+pub fn require(program: &str) -> std::path::PathBuf {
+    let found = if program.starts_with('/') {
+        let p = std::path::PathBuf::from(program);
+        p.is_file().then_some(p)
+    } else {
+        which::which(program).ok()
+    };
+    found.unwrap_or_else(|| panic!("{program} is missing: tests/install-deps.sh must install it"))
+}
+
+/// `require` for each of `programs`.
+#[allow(dead_code)]
+pub fn require_all(programs: &[&str]) {
+    for p in programs {
+        require(p);
+    }
 }
