@@ -136,6 +136,7 @@ pub fn captured_state(
             .extend(parse_filters(&read(file), parent).unwrap());
     }
     st
+}
 
 /// The program a test is about to run, found on PATH (or an absolute path that must exist).
 /// A missing one fails the test up front, naming it and the script that should have
