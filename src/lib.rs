@@ -7,7 +7,9 @@
 
 pub mod apply;
 pub mod check;
+pub mod classify;
 pub mod cli;
+pub mod link;
 pub mod model;
 pub mod plan;
 pub mod policy;
