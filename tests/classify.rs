@@ -7,7 +7,9 @@ use qosctl::classify::action::Action;
 use qosctl::classify::read::{parse, U32Body, U32Filter};
 
 fn fixture(rel: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tc").join(rel);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tc")
+        .join(rel);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -31,7 +33,14 @@ fn summarize(fs: &[U32Filter]) -> Vec<String> {
                         .unwrap_or_else(|| "?".into());
                     let to = classid.map(|c| format!(" -> {c}")).unwrap_or_default();
                     let acts: Vec<String> = actions.iter().map(Action::to_string).collect();
-                    format!("{m}{to}{}", if acts.is_empty() { String::new() } else { format!(" [{}]", acts.join(", ")) })
+                    format!(
+                        "{m}{to}{}",
+                        if acts.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", acts.join(", "))
+                        }
+                    )
                 }
             };
             format!("{} {} {}: {what}", f.prio, f.protocol, f.handle)
@@ -60,7 +69,9 @@ const BY_VERSION: &[&str] = &[
 
 #[test]
 fn every_iproute2_version_reads_the_same_matches() {
-    for v in ["5.4.0", "5.5.0", "5.10.0", "5.15.0", "6.1.0", "6.8.0", "7.1.0"] {
+    for v in [
+        "5.4.0", "5.5.0", "5.10.0", "5.15.0", "6.1.0", "6.8.0", "7.1.0",
+    ] {
         for file in ["filter-v0-s-d.json", "filter-v0.txt"] {
             let got = summarize(&parse(&fixture(&format!("by-version/{v}/{file}"))).unwrap());
             // Text dumps print a hash table's handle as `800:` like JSON does.
@@ -71,15 +82,28 @@ fn every_iproute2_version_reads_the_same_matches() {
 
 #[test]
 fn the_ingress_redirect_reads_back_in_every_version() {
-    for v in ["5.4.0", "5.5.0", "5.10.0", "5.15.0", "6.1.0", "6.8.0", "7.1.0"] {
-        let got = summarize(&parse(&fixture(&format!("by-version/{v}/filter-v1-ingress-s.json"))).unwrap());
+    for v in [
+        "5.4.0", "5.5.0", "5.10.0", "5.15.0", "6.1.0", "6.8.0", "7.1.0",
+    ] {
+        let got = summarize(
+            &parse(&fixture(&format!(
+                "by-version/{v}/filter-v1-ingress-s.json"
+            )))
+            .unwrap(),
+        );
         assert_eq!(
             got,
-            ["1 all 800:: ht divisor 1", "1 all 800::800: ? [redirect to ifb0]"],
+            [
+                "1 all 800:: ht divisor 1",
+                "1 all 800::800: ? [redirect to ifb0]"
+            ],
             "{v}"
         );
     }
-    for f in ["iproute2-6.1/03-ingress-filter-s-d.json", "iproute2-6.1/03-ingress-filter.txt"] {
+    for f in [
+        "iproute2-6.1/03-ingress-filter-s-d.json",
+        "iproute2-6.1/03-ingress-filter.txt",
+    ] {
         let got = summarize(&parse(&fixture(f)).unwrap());
         assert_eq!(got[1], "1 all 800::800: ? [redirect to ifb0]", "{f}");
     }
@@ -87,18 +111,34 @@ fn the_ingress_redirect_reads_back_in_every_version() {
 
 #[test]
 fn debian_12_dumps_and_kernel_lab_u32() {
-    for f in ["iproute2-6.1/02-u32-filter-s-d.json", "iproute2-6.1/02-u32-filter-s-d.txt"] {
+    for f in [
+        "iproute2-6.1/02-u32-filter-s-d.json",
+        "iproute2-6.1/02-u32-filter-s-d.txt",
+    ] {
         let got = summarize(&parse(&fixture(f)).unwrap());
-        assert!(got.contains(&"1 ip 800::800: dst 10.99.0.2/32 dport 5001 -> 1:10".to_string()), "{f}: {got:#?}");
-        assert!(got.contains(&"6 ip 3:5:800: dst 10.99.0.5/32 -> 1:ff".to_string()), "{f}: {got:#?}");
+        assert!(
+            got.contains(&"1 ip 800::800: dst 10.99.0.2/32 dport 5001 -> 1:10".to_string()),
+            "{f}: {got:#?}"
+        );
+        assert!(
+            got.contains(&"6 ip 3:5:800: dst 10.99.0.5/32 -> 1:ff".to_string()),
+            "{f}: {got:#?}"
+        );
     }
     // tc filter add … prio 20 u32 match ip dst 10.0.0.2/32 match ip protocol 17 0xff flowid 1:30
-    for k in ["kernel-lab-6.1.0-56-amd64", "kernel-lab-6.1.0-56-amd64-iproute2-6.15.0", "kernel-lab-6.12.95+deb12-amd64"] {
+    for k in [
+        "kernel-lab-6.1.0-56-amd64",
+        "kernel-lab-6.1.0-56-amd64-iproute2-6.15.0",
+        "kernel-lab-6.12.95+deb12-amd64",
+    ] {
         for f in ["filter-veth0-s.json", "filter-veth0.txt"] {
             let got = summarize(&parse(&fixture(&format!("{k}/{f}"))).unwrap());
             let rule: Vec<_> = got.iter().filter(|s| s.starts_with("20 ")).collect();
             assert_eq!(rule.len(), 2, "{k}/{f}: {got:#?}");
-            assert!(rule[1].ends_with(": dst 10.0.0.2/32 proto udp -> 1:30"), "{k}/{f}: {rule:?}");
+            assert!(
+                rule[1].ends_with(": dst 10.0.0.2/32 proto udp -> 1:30"),
+                "{k}/{f}: {rule:?}"
+            );
         }
     }
 }

@@ -91,12 +91,21 @@ pub enum Restore {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// `mirred egress redirect dev IFB` (or `mirror`).
-    Mirred { redirect: bool, egress: bool, dev: String },
+    Mirred {
+        redirect: bool,
+        egress: bool,
+        dev: String,
+    },
     Police(Police),
     /// `connmark zone Z pipe` / `ctinfo cpmark MASK zone Z pipe`.
-    RestoreMark { how: Restore, zone: u16 },
+    RestoreMark {
+        how: Restore,
+        zone: u16,
+    },
     /// A kind qosctl does not write (gact, skbedit, …): shown, never kept.
-    Other { kind: String },
+    Other {
+        kind: String,
+    },
 }
 
 impl Action {
@@ -247,7 +256,10 @@ pub fn from_text(lines: &[&str]) -> Vec<Action> {
 }
 
 fn after<'a>(t: &[&'a str], k: &str) -> Option<&'a str> {
-    t.iter().position(|x| *x == k).and_then(|i| t.get(i + 1)).copied()
+    t.iter()
+        .position(|x| *x == k)
+        .and_then(|i| t.get(i + 1))
+        .copied()
 }
 
 fn text_action(w: &[&str], next: &str) -> Action {
@@ -288,7 +300,9 @@ fn text_action(w: &[&str], next: &str) -> Action {
             };
             Action::RestoreMark { how, zone }
         }
-        Some(k) => Action::Other { kind: k.to_string() },
+        Some(k) => Action::Other {
+            kind: k.to_string(),
+        },
         None => Action::Other { kind: "?".into() },
     }
 }

@@ -81,9 +81,14 @@ impl Place {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
-    HashTable { divisor: u16 },
+    HashTable {
+        divisor: u16,
+    },
     /// Enters table `table`, hashing the last byte of the word at `hash_off`.
-    Link { table: u16, hash_off: i32 },
+    Link {
+        table: u16,
+        hash_off: i32,
+    },
     Rule {
         keys: Vec<Key>,
         classid: Handle,
@@ -241,7 +246,11 @@ fn same_bits(a: &[Key], b: &[Key]) -> bool {
 
 /// The planner's key for a live u32 object.
 pub fn live_key(f: &U32Filter) -> Option<(u16, Family, Place)> {
-    Some((f.prio, Family::from_tc_protocol(&f.protocol)?, Place::of(f.handle)))
+    Some((
+        f.prio,
+        Family::from_tc_protocol(&f.protocol)?,
+        Place::of(f.handle),
+    ))
 }
 
 /// What a tree's matches need: the u32 objects, in creation order (tables, links, rules),
@@ -274,7 +283,11 @@ pub fn layout(parent: Handle, steers: &[Steer]) -> Result<Layout, LayoutError> {
         for family in s.m.families() {
             let prio = tier(&s.m, family);
             for keys in encode(&s.m, family) {
-                let ident = keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" ");
+                let ident = keys
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 // The same keys twice (a duplicate match) are one filter; the first class wins
                 // (`conflicts` reports a duplicate that steers elsewhere).
                 if !seen.insert((family, ident.clone())) {
@@ -317,7 +330,12 @@ pub fn layout(parent: Handle, steers: &[Steer]) -> Result<Layout, LayoutError> {
             body,
         };
         if let Some(dst) = hashed {
-            tables.push(mk(Place::Table(prio), Body::HashTable { divisor: HASH_DIVISOR }));
+            tables.push(mk(
+                Place::Table(prio),
+                Body::HashTable {
+                    divisor: HASH_DIVISOR,
+                },
+            ));
             links.push(mk(
                 Place::Root(LINK_NODE),
                 Body::Link {
@@ -442,7 +460,9 @@ fn assign_nodes(ps: &[&Piece], first: u16) -> Option<Vec<u16>> {
         taken.insert(n);
     }
     let claimed = taken.clone();
-    let mut losers: Vec<usize> = (0..ps.len()).filter(|i| owner.get(&out[*i]) != Some(i) || out[*i] == 0).collect();
+    let mut losers: Vec<usize> = (0..ps.len())
+        .filter(|i| owner.get(&out[*i]) != Some(i) || out[*i] == 0)
+        .collect();
     losers.sort_by(|a, b| ps[*a].ident.cmp(&ps[*b].ident));
     for i in losers {
         let free = |n: &u16| !taken.contains(n) && !claimed.contains(n);
@@ -515,7 +535,10 @@ mod tests {
         };
         assert!(prio_of(0x20, Family::V4) < prio_of(0x10, Family::V4));
         assert_eq!(prio_of(0x30, Family::V6), prio_of(0x30, Family::V4) + 1);
-        assert!(l.filters.iter().all(|f| !matches!(f.body, Body::HashTable { .. })));
+        assert!(l
+            .filters
+            .iter()
+            .all(|f| !matches!(f.body, Body::HashTable { .. })));
         let line = r
             .iter()
             .find(|f| matches!(&f.body, Body::Rule { classid, .. } if classid.minor == 0x20))
@@ -571,7 +594,10 @@ mod tests {
         let t = tables[0];
         assert_eq!(
             t.tc_add("a0"),
-            format!("filter add dev a0 parent 1: protocol ip prio {} handle {:x}: u32 divisor 256", t.prio, t.prio)
+            format!(
+                "filter add dev a0 parent 1: protocol ip prio {} handle {:x}: u32 divisor 256",
+                t.prio, t.prio
+            )
         );
         let link = l
             .filters
@@ -580,7 +606,10 @@ mod tests {
             .unwrap();
         assert_eq!(
             link.u32_args(),
-            format!("match u32 0 0 at 16 hashkey mask 0x000000ff at 16 link {:x}:", t.prio)
+            format!(
+                "match u32 0 0 at 16 hashkey mask 0x000000ff at 16 link {:x}:",
+                t.prio
+            )
         );
         assert_eq!(link.place, Place::Root(1));
         // Creation order: the table, then its link, then the rules.
@@ -593,7 +622,9 @@ mod tests {
             assert!(seen.insert((f.prio, f.place)), "{:?}", f.place);
             if let (Place::Bucket { bucket, .. }, Body::Rule { m, .. }) = (f.place, &f.body) {
                 assert_eq!(bucket, *m.dst.unwrap().octets().last().unwrap());
-                assert!(f.tc_add("a0").contains(&format!(" u32 ht {:x}:{bucket:x}: match", t.prio)));
+                assert!(f
+                    .tc_add("a0")
+                    .contains(&format!(" u32 ht {:x}:{bucket:x}: match", t.prio)));
                 in_buckets += 1;
             }
         }
@@ -604,9 +635,17 @@ mod tests {
 
     #[test]
     fn port_range_is_one_rule_per_block() {
-        let l = layout(Handle::qdisc(1), &[steer("dst=10.0.0.5 proto=udp dport=16384-32767", 0x10)]).unwrap();
+        let l = layout(
+            Handle::qdisc(1),
+            &[steer("dst=10.0.0.5 proto=udp dport=16384-32767", 0x10)],
+        )
+        .unwrap();
         assert_eq!(rules(&l).len(), 1);
-        let l = layout(Handle::qdisc(1), &[steer("dst=10.0.0.5 proto=udp dport=1000-2000", 0x10)]).unwrap();
+        let l = layout(
+            Handle::qdisc(1),
+            &[steer("dst=10.0.0.5 proto=udp dport=1000-2000", 0x10)],
+        )
+        .unwrap();
         assert_eq!(rules(&l).len(), 8);
     }
 
@@ -614,12 +653,18 @@ mod tests {
     fn compare_with_live() {
         let l = layout(Handle::qdisc(1), &[steer("dst=10.0.0.5", 0x10)]).unwrap();
         let f = &l.filters[0];
-        let Body::Rule { keys, .. } = &f.body else { panic!() };
+        let Body::Rule { keys, .. } = &f.body else {
+            panic!()
+        };
         let live = |classid: u16, keys: Vec<Key>| U32Filter {
             parent: Some(Handle::qdisc(1)),
             protocol: "ip".into(),
             prio: f.prio,
-            handle: U32Handle { ht: 0x800, bucket: 0, node: 7 },
+            handle: U32Handle {
+                ht: 0x800,
+                bucket: 0,
+                node: 7,
+            },
             body: U32Body::Rule {
                 keys,
                 nexthdr: false,
@@ -631,7 +676,11 @@ mod tests {
         };
         assert_eq!(f.compare(&live(0x10, keys.clone())), Compare::Same);
         assert_eq!(f.compare(&live(0x11, keys.clone())), Compare::Retarget);
-        let other = vec![Key { value: 0x0a00_0006, mask: u32::MAX, off: 16 }];
+        let other = vec![Key {
+            value: 0x0a00_0006,
+            mask: u32::MAX,
+            off: 16,
+        }];
         assert_eq!(f.compare(&live(0x10, other)), Compare::Recreate);
         let lv = live(0x11, keys.clone());
         assert_eq!(
@@ -640,7 +689,10 @@ mod tests {
         );
         assert_eq!(
             MatchFilter::tc_del("a0", &lv),
-            format!("filter del dev a0 parent 1: protocol ip prio {} handle 800::7 u32", f.prio)
+            format!(
+                "filter del dev a0 parent 1: protocol ip prio {} handle 800::7 u32",
+                f.prio
+            )
         );
     }
 }

@@ -93,25 +93,52 @@ impl MatchError {
     /// How to fix it, in the policy's words.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            MatchError::BadAddress(_) => "write an address (\"10.0.0.5\", \"2001:db8::1\") or a CIDR (\"10.0.0.0/24\")".into(),
-            MatchError::PrefixTooLong { max, .. } => format!("use a prefix length of at most {max}"),
+            MatchError::BadAddress(_) => {
+                "write an address (\"10.0.0.5\", \"2001:db8::1\") or a CIDR (\"10.0.0.0/24\")"
+                    .into()
+            }
+            MatchError::PrefixTooLong { max, .. } => {
+                format!("use a prefix length of at most {max}")
+            }
             MatchError::HostBits { network, .. } => format!("did you mean \"{network}\"?"),
-            MatchError::BadProto(_) => "use tcp, udp, icmp, icmpv6, sctp or a protocol number 0-255".into(),
-            MatchError::BadPort(_) | MatchError::BackwardsRange(_) => "write a port (443) or a range with the low port first (\"1000-2000\")".into(),
-            MatchError::BadDscp(_) => "use a name of RFC 4594 (EF, AF11…AF43, CS0…CS7, VA) or a number 0-63".into(),
+            MatchError::BadProto(_) => {
+                "use tcp, udp, icmp, icmpv6, sctp or a protocol number 0-255".into()
+            }
+            MatchError::BadPort(_) | MatchError::BackwardsRange(_) => {
+                "write a port (443) or a range with the low port first (\"1000-2000\")".into()
+            }
+            MatchError::BadDscp(_) => {
+                "use a name of RFC 4594 (EF, AF11…AF43, CS0…CS7, VA) or a number 0-63".into()
+            }
             MatchError::BadMark(_) => "write a mark as 16, 0x10 or \"0x10/0xff\"".into(),
             MatchError::MixedFamily => "split it into two matches, one per address family".into(),
             MatchError::ProtoFamily { proto_family, .. } => format!(
                 "use {} for {} traffic",
-                if *proto_family == "IPv4" { "icmpv6" } else { "icmp" },
-                if *proto_family == "IPv4" { "IPv6" } else { "IPv4" }
+                if *proto_family == "IPv4" {
+                    "icmpv6"
+                } else {
+                    "icmp"
+                },
+                if *proto_family == "IPv4" {
+                    "IPv6"
+                } else {
+                    "IPv4"
+                }
             ),
-            MatchError::PortWithoutProto => "add proto = \"tcp\" (or udp, sctp) to this match".into(),
-            MatchError::ProtoWithoutPorts(_) => "remove sport/dport, or use tcp, udp or sctp".into(),
+            MatchError::PortWithoutProto => {
+                "add proto = \"tcp\" (or udp, sctp) to this match".into()
+            }
+            MatchError::ProtoWithoutPorts(_) => {
+                "remove sport/dport, or use tcp, udp or sctp".into()
+            }
             // This kernel's u32 accepts `match mark` and ignores it (no CONFIG_CLS_U32_MARK):
             // the filter would then match everything. A mark alone is an fw filter instead.
-            MatchError::MarkWithOthers => "put the mark in a match of its own (it becomes an fw filter)".into(),
-            MatchError::Empty => "give at least one of src, dst, proto, sport, dport, dscp, mark".into(),
+            MatchError::MarkWithOthers => {
+                "put the mark in a match of its own (it becomes an fw filter)".into()
+            }
+            MatchError::Empty => {
+                "give at least one of src, dst, proto, sport, dport, dscp, mark".into()
+            }
         })
     }
 }
@@ -230,8 +257,13 @@ impl Proto {
     pub const UDP: Proto = Proto(17);
     pub const ICMPV6: Proto = Proto(58);
     pub const SCTP: Proto = Proto(132);
-    const NAMES: [(&'static str, u8); 5] =
-        [("icmp", 1), ("tcp", 6), ("udp", 17), ("icmpv6", 58), ("sctp", 132)];
+    const NAMES: [(&'static str, u8); 5] = [
+        ("icmp", 1),
+        ("tcp", 6),
+        ("udp", 17),
+        ("icmpv6", 58),
+        ("sctp", 132),
+    ];
 
     /// Protocols whose header starts with 16-bit source and destination ports
     /// (tcp, udp, dccp, sctp, udplite): only these can carry `sport`/`dport`.
@@ -513,9 +545,7 @@ impl Match {
             }
             match self.proto {
                 None => e(field, MatchError::PortWithoutProto),
-                Some(p) if !p.has_ports() => {
-                    e(field, MatchError::ProtoWithoutPorts(p.to_string()))
-                }
+                Some(p) if !p.has_ports() => e(field, MatchError::ProtoWithoutPorts(p.to_string())),
                 Some(_) => {}
             }
         }
@@ -843,7 +873,10 @@ mod tests {
     fn family_follows_addresses_or_icmp() {
         assert_eq!(m("dst=10.0.0.1").families(), vec![Family::V4]);
         assert_eq!(m("proto=icmpv6").families(), vec![Family::V6]);
-        assert_eq!(m("proto=tcp dport=22").families(), vec![Family::V4, Family::V6]);
+        assert_eq!(
+            m("proto=tcp dport=22").families(),
+            vec![Family::V4, Family::V6]
+        );
         assert_eq!(m("dscp=EF").families(), vec![Family::V4, Family::V6]);
     }
 

@@ -113,7 +113,10 @@ pub fn parse(out: &str) -> Result<Vec<U32Filter>> {
     } else if t.starts_with('[') {
         let v = json::parse(out).map_err(|e| anyhow!("invalid JSON from tc: {e}"))?;
         let mut res = Vec::new();
-        for o in v.as_array().ok_or_else(|| anyhow!("expected a JSON array"))? {
+        for o in v
+            .as_array()
+            .ok_or_else(|| anyhow!("expected a JSON array"))?
+        {
             if o.get("kind").and_then(J::as_str) != Some("u32") {
                 continue;
             }
@@ -180,10 +183,16 @@ fn from_json(o: &J, opts: &J) -> Result<U32Filter> {
             bail!("u32 filter {fh}: a match key without value/mask");
         };
         let off = m.get("off").and_then(J::as_i64).unwrap_or(0) as i32;
-        nexthdr |= m.get("offmask").and_then(J::as_str).is_some_and(|s| !s.is_empty());
+        nexthdr |= m
+            .get("offmask")
+            .and_then(J::as_str)
+            .is_some_and(|s| !s.is_empty());
         keys.push(Key { value, mask, off });
     }
-    let hash = match (opts.get("hash_mask").and_then(J::as_hex), opts.get("hash_off")) {
+    let hash = match (
+        opts.get("hash_mask").and_then(J::as_hex),
+        opts.get("hash_off"),
+    ) {
         (Some(mask), Some(off)) => Some((mask as u32, off.as_i64().unwrap_or(0) as i32)),
         _ => None,
     };
@@ -255,12 +264,20 @@ fn from_text(out: &str) -> Result<Vec<U32Filter>> {
 }
 
 fn after<'a>(t: &[&'a str], key: &str) -> Option<&'a str> {
-    t.iter().position(|w| *w == key).and_then(|i| t.get(i + 1)).copied()
+    t.iter()
+        .position(|w| *w == key)
+        .and_then(|i| t.get(i + 1))
+        .copied()
 }
 
 /// `fh 800::800 order 2048 key ht 800 bkt 0 *flowid 1:10 not_in_hw` + lines
 /// `match 0a630002/ffffffff at 16`, `hash mask 000000ff at 16`, `action order 1: …`.
-fn text_options(text: &str, parent: Option<Handle>, protocol: String, prio: u16) -> Result<U32Filter> {
+fn text_options(
+    text: &str,
+    parent: Option<Handle>,
+    protocol: String,
+    prio: u16,
+) -> Result<U32Filter> {
     let mut lines = text.lines();
     let first = lines.next().unwrap_or("");
     let t: Vec<&str> = first.split_whitespace().collect();
@@ -302,7 +319,9 @@ fn text_options(text: &str, parent: Option<Handle>, protocol: String, prio: u16)
                         nexthdr = true;
                         o.parse().unwrap_or(0)
                     }
-                    None => off.parse().map_err(|_| anyhow!("invalid u32 key \"{l}\""))?,
+                    None => off
+                        .parse()
+                        .map_err(|_| anyhow!("invalid u32 key \"{l}\""))?,
                 };
                 keys.push(Key { value, mask, off });
             }

@@ -170,7 +170,11 @@ pub fn port_cover(r: PortRange) -> Vec<(u16, u16)> {
     let mut out = Vec::new();
     while lo <= hi {
         // The largest block that starts at lo (alignment) and stays within hi.
-        let mut size = if lo == 0 { 1 << 16 } else { 1u32 << lo.trailing_zeros() };
+        let mut size = if lo == 0 {
+            1 << 16
+        } else {
+            1u32 << lo.trailing_zeros()
+        };
         while lo + size - 1 > hi {
             size >>= 1;
         }
@@ -418,7 +422,10 @@ mod tests {
         );
         assert_eq!(
             encode(&m("src=10.99.0.0/24 proto=udp"), Family::V4),
-            vec![vec![k(0x0011_0000, 0x00ff_0000, 8), k(0x0a63_0000, 0xffff_ff00, 12)]]
+            vec![vec![
+                k(0x0011_0000, 0x00ff_0000, 8),
+                k(0x0a63_0000, 0xffff_ff00, 12)
+            ]]
         );
         // Ports: IHL and fragment keys, sport and dport share the word at 20.
         assert_eq!(
@@ -443,7 +450,10 @@ mod tests {
             encode(&m("dst=2001:db8::/32"), Family::V6),
             vec![vec![k(0x2001_0db8, 0xffff_ffff, 24)]]
         );
-        let keys = &encode(&m("src=2001:db8::1 proto=tcp dport=443 dscp=AF41"), Family::V6)[0];
+        let keys = &encode(
+            &m("src=2001:db8::1 proto=tcp dport=443 dscp=AF41"),
+            Family::V6,
+        )[0];
         // AF41 = 34: traffic class 0x88, i.e. 0x0880_0000 under 0x0fc0_0000.
         assert_eq!(keys[0], k(0x0880_0000, 0x0fc0_0000, 0));
         assert_eq!(keys[1], k(0x0000_0600, 0x0000_ff00, 4));
@@ -458,7 +468,10 @@ mod tests {
         assert_eq!(port_cover(PortRange::one(443)), vec![(443, 0xffff)]);
         assert_eq!(port_cover(PortRange { lo: 0, hi: 65535 }), vec![(0, 0)]);
         assert_eq!(
-            port_cover(PortRange { lo: 16384, hi: 32767 }),
+            port_cover(PortRange {
+                lo: 16384,
+                hi: 32767
+            }),
             vec![(16384, 0xc000)]
         );
         assert_eq!(
@@ -476,7 +489,15 @@ mod tests {
         );
         // Exhaustive for many ranges: the union is exactly the range and the blocks are disjoint;
         // and no cover is longer than the known bound 2·16 − 2.
-        for (lo, hi) in [(1, 65534), (1, 1), (3, 9), (80, 8080), (1023, 1025), (0, 1), (65535, 65535)] {
+        for (lo, hi) in [
+            (1, 65534),
+            (1, 1),
+            (3, 9),
+            (80, 8080),
+            (1023, 1025),
+            (0, 1),
+            (65535, 65535),
+        ] {
             let cover = port_cover(PortRange { lo, hi });
             assert!(cover.len() <= 30);
             let mut hit = vec![0u8; 65536];
@@ -507,7 +528,10 @@ mod tests {
             ("dscp=CS6", Family::V4),
             ("dscp=CS6", Family::V6),
             ("dscp=63", Family::V6),
-            ("src=2001:db8:1::/48 dst=2001:db8::5 proto=sctp dport=5000-5999 dscp=EF", Family::V6),
+            (
+                "src=2001:db8:1::/48 dst=2001:db8::5 proto=sctp dport=5000-5999 dscp=EF",
+                Family::V6,
+            ),
         ];
         for (s, fam) in cases {
             let want = m(s);
@@ -527,7 +551,10 @@ mod tests {
     fn foreign_forms_decode_but_are_not_canonical() {
         // `match ip dst 10.99.0.2/32 match ip dport 5001 0xffff` (tc 5.4 … 7.1 fixtures).
         let d = decode(
-            &[k(0x0a63_0002, 0xffff_ffff, 16), k(0x0000_1389, 0x0000_ffff, 20)],
+            &[
+                k(0x0a63_0002, 0xffff_ffff, 16),
+                k(0x0000_1389, 0x0000_ffff, 20),
+            ],
             Family::V4,
         )
         .unwrap();
@@ -535,7 +562,10 @@ mod tests {
         assert!(!d.canonical);
         // Split keys in another order decode the same.
         let d2 = decode(
-            &[k(0x0000_0005, 0x0000_00ff, 16), k(0x0a00_0000, 0xffff_ff00, 16)],
+            &[
+                k(0x0000_0005, 0x0000_00ff, 16),
+                k(0x0a00_0000, 0xffff_ff00, 16),
+            ],
             Family::V4,
         )
         .unwrap();

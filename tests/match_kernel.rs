@@ -1,0 +1,260 @@
+//! The u32 codec on the real kernel: filters rendered by `classify::layout` steer real
+//! traffic into htb classes, and what the kernel prints back decodes to the same matches.
+//! Raw `tc` builds the tree (the policy wiring comes later); two namespaces, one veth pair.
+
+mod common;
+use common::{is_root, NetnsPair};
+
+use qosctl::classify::layout::{layout, live_key, Body, Compare, Layout, Steer};
+use qosctl::classify::read::parse;
+use qosctl::classify::u32::coalesce;
+use qosctl::classify::Match;
+use qosctl::model::Handle;
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("SKIP: {} needs root (network namespaces)", module_path!());
+            return;
+        }
+    };
+}
+
+fn m(s: &str) -> Match {
+    let mut r = Match::default();
+    for kv in s.split_whitespace() {
+        let (k, v) = kv.split_once('=').expect("k=v");
+        match k {
+            "dst" => r.dst = Some(v.parse().expect("dst")),
+            "proto" => r.proto = Some(v.parse().expect("proto")),
+            "dport" => r.dport = Some(v.parse().expect("dport")),
+            _ => panic!("{k}"),
+        }
+    }
+    r.validate().expect("a valid match");
+    r
+}
+
+fn steer(s: &str, minor: u16) -> Steer {
+    Steer {
+        m: m(s),
+        classid: Handle::new(1, minor),
+        name: format!("c{minor:x}"),
+    }
+}
+
+/// htb 1: (default 1:30) on a0 with the given `(minor, mbit)` leaf classes under 1:1.
+fn htb(lab: &NetnsPair, classes: &[(u16, u32)]) {
+    let mut lines = vec![
+        "qdisc add dev a0 root handle 1: htb default 30".to_string(),
+        "class add dev a0 parent 1: classid 1:1 htb rate 1gbit ceil 1gbit".to_string(),
+        "class add dev a0 parent 1:1 classid 1:30 htb rate 100mbit ceil 1gbit".to_string(),
+    ];
+    for (minor, mbit) in classes {
+        lines.push(format!(
+            "class add dev a0 parent 1:1 classid 1:{minor:x} htb rate {mbit}mbit ceil {mbit}mbit burst 16k cburst 16k"
+        ));
+    }
+    lab.tc_batch(&lab.a, &lines);
+}
+
+fn install(lab: &NetnsPair, l: &Layout) {
+    let lines: Vec<String> = l.filters.iter().map(|f| f.tc_add("a0")).collect();
+    lab.tc_batch(&lab.a, &lines);
+}
+
+/// Reads a0's filters back (JSON and text) and checks that every desired object is there,
+/// unchanged, at its key, and that nothing else is.
+fn assert_reads_back(lab: &NetnsPair, l: &Layout) {
+    for args in [
+        &["-j", "filter", "show", "dev", "a0"][..],
+        &["filter", "show", "dev", "a0"],
+    ] {
+        let live = parse(&lab.tc(&lab.a, args)).expect("parse the dump");
+        for want in &l.filters {
+            let key = (want.prio, want.family, want.place);
+            let got = live
+                .iter()
+                .find(|f| live_key(f) == Some(key))
+                .unwrap_or_else(|| panic!("{args:?}: no live filter at {key:?}"));
+            assert_eq!(
+                want.compare(got),
+                Compare::Same,
+                "{args:?}: {want:?} vs {got:?}"
+            );
+            if let Body::Rule { m, .. } = &want.body {
+                let d = got.decoded().expect("decodes");
+                assert!(d.canonical, "{args:?}: {m}");
+                assert_eq!(&d.m, m);
+            }
+        }
+        // Besides them only the kernel's own root tables (`80x:`, divisor 1).
+        let extra = live
+            .iter()
+            .filter(|f| {
+                !l.filters
+                    .iter()
+                    .any(|w| live_key(f) == Some((w.prio, w.family, w.place)))
+            })
+            .filter(|f| !f.handle.is_auto_root() || f.handle.node != 0)
+            .count();
+        assert_eq!(extra, 0, "{args:?}");
+    }
+}
+
+fn class_counter(lab: &NetnsPair, classid: &str, what: &str) -> u64 {
+    let out = lab.tc(
+        &lab.a,
+        &["-s", "class", "show", "dev", "a0", "classid", classid],
+    );
+    let t: Vec<&str> = out.split_whitespace().collect();
+    let i = t
+        .iter()
+        .position(|w| *w == "Sent")
+        .unwrap_or_else(|| panic!("{out}"));
+    let v = if what == "bytes" { t[i + 1] } else { t[i + 3] };
+    v.parse().unwrap_or_else(|_| panic!("{out}"))
+}
+
+fn within(got_bps: f64, mbit: f64, pct: f64) -> bool {
+    (got_bps / 1e6 - mbit).abs() <= mbit * pct / 100.0
+}
+
+fn two_devices(lab: &NetnsPair) -> Layout {
+    lab.ip(&lab.b, &["addr", "add", "10.77.0.3/24", "dev", "b0"]);
+    lab.ip(&lab.b, &["addr", "add", "fd77::3/64", "dev", "b0", "nodad"]);
+    htb(lab, &[(0x10, 2), (0x20, 6), (0x40, 1), (0x50, 1)]);
+    let l = layout(
+        Handle::qdisc(1),
+        &[
+            steer("dst=10.77.0.2", 0x10),
+            steer("dst=10.77.0.3", 0x20),
+            steer("dst=fd77::2", 0x10),
+            steer("dst=fd77::3", 0x20),
+            // Within one device: a port and a protocol steer elsewhere (more specific first).
+            steer("dst=10.77.0.2 proto=tcp dport=5990-5999", 0x40),
+            steer("dst=10.77.0.3 proto=udp", 0x50),
+        ],
+    )
+    .expect("layout");
+    install(lab, &l);
+    l
+}
+
+#[test]
+fn two_devices_by_dst_get_their_class_rates_v4_and_v6() {
+    need_root!();
+    let lab = NetnsPair::new("mk-rate");
+    let l = two_devices(&lab);
+    assert_reads_back(&lab, &l);
+    for (a2, a3) in [("10.77.0.2", "10.77.0.3"), ("fd77::2", "fd77::3")] {
+        // Both devices at once: each gets its own class's rate, not a share of one.
+        let (r2, r3) = std::thread::scope(|s| {
+            let t2 = s.spawn(|| lab.tcp_wire_rate(&lab.a, &lab.b, a2, 5201, 6));
+            let t3 = s.spawn(|| lab.tcp_wire_rate(&lab.a, &lab.b, a3, 5202, 6));
+            (t2.join().expect("flow 2"), t3.join().expect("flow 3"))
+        });
+        eprintln!(
+            "{a2}: {:.3} mbit (class 2 mbit), {a3}: {:.3} mbit (class 6 mbit)",
+            r2 / 1e6,
+            r3 / 1e6
+        );
+        assert!(within(r2, 2.0, 5.0), "{a2}: {r2} bit/s, want 2 mbit ±5 %");
+        assert!(within(r3, 6.0, 5.0), "{a3}: {r3} bit/s, want 6 mbit ±5 %");
+    }
+}
+
+#[test]
+fn port_and_protocol_steer_within_one_device() {
+    need_root!();
+    let lab = NetnsPair::new("mk-port");
+    let l = two_devices(&lab);
+    let before = |c: &str| class_counter(&lab, c, "bytes");
+    let (b10, b40, b50) = (before("1:10"), before("1:40"), before("1:50"));
+    // TCP to 10.77.0.2:5995 → 1:40 (its dst alone would say 1:10).
+    let r = lab.tcp_wire_rate(&lab.a, &lab.b, "10.77.0.2", 5995, 3);
+    assert!(
+        within(r, 1.0, 10.0),
+        "port 5995 flow: {r} bit/s, want the 1 mbit of 1:40"
+    );
+    let d40 = before("1:40") - b40;
+    let d10 = before("1:10") - b10;
+    assert!(d40 > 300_000, "1:40 carried {d40} bytes");
+    assert!(
+        d10 < d40 / 20,
+        "1:10 carried {d10} bytes of a flow to port 5995"
+    );
+    // UDP to 10.77.0.3 → 1:50 (bash's /dev/udp: no server needed).
+    let send = format!("for i in $(seq 200); do echo payload > /dev/udp/10.77.0.3/7777; done");
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.a, "bash", "-c", &send])
+        .status()
+        .expect("bash");
+    let p50 = class_counter(&lab, "1:50", "pkts");
+    assert!(p50 >= 200, "1:50 got {p50} packets of 200 UDP datagrams");
+    assert!(before("1:50") > b50);
+    assert_reads_back(&lab, &l);
+    // show's words for what the kernel holds: the six matches, port blocks coalesced.
+    let live = parse(&lab.tc(&lab.a, &["-j", "filter", "show", "dev", "a0"])).expect("parse");
+    let mut words: Vec<String> = coalesce(
+        live.iter()
+            .filter_map(|f| f.decoded())
+            .map(|d| d.m)
+            .collect(),
+    )
+    .iter()
+    .map(Match::to_string)
+    .collect();
+    words.sort();
+    assert_eq!(
+        words,
+        [
+            "dst 10.77.0.2/32",
+            "dst 10.77.0.2/32 proto tcp dport 5990-5999",
+            "dst 10.77.0.3/32",
+            "dst 10.77.0.3/32 proto udp",
+            "dst fd77::2/128",
+            "dst fd77::3/128",
+        ]
+    );
+}
+
+#[test]
+fn a_thousand_hosts_in_a_hash_table() {
+    need_root!();
+    let lab = NetnsPair::new("mk-hash");
+    // The hosts are routed through the peer, so packets to them really leave a0.
+    lab.ip(
+        &lab.a,
+        &["route", "add", "10.78.0.0/16", "via", "10.77.0.2"],
+    );
+    let classes: Vec<(u16, u32)> = (0..8).map(|i| (0x100 + i, 50)).collect();
+    htb(&lab, &classes);
+    let host = |i: u32| std::net::Ipv4Addr::from(0x0a4e_0000 + i);
+    let steers: Vec<Steer> = (0..1000u32)
+        .map(|i| steer(&format!("dst={}", host(i)), 0x100 + (i % 8) as u16))
+        .collect();
+    let l = layout(Handle::qdisc(1), &steers).expect("layout");
+    assert_eq!(l.filters.len(), 1002, "a table, its link, 1000 rules");
+    let t = std::time::Instant::now();
+    install(&lab, &l);
+    eprintln!("1002 u32 objects in one tc -batch: {:?}", t.elapsed());
+    assert_reads_back(&lab, &l);
+    // Packets to host 5 (class 1:105) and host 262 (class 1:106) land in their classes only.
+    for (i, n) in [(5u32, 10u32), (262, 20)] {
+        let send = format!(
+            "for i in $(seq {n}); do echo x > /dev/udp/{}/9; done",
+            host(i)
+        );
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.a, "bash", "-c", &send])
+            .status()
+            .expect("bash");
+    }
+    let pkts: Vec<u64> = (0..8)
+        .map(|i| class_counter(&lab, &format!("1:{:x}", 0x100 + i), "pkts"))
+        .collect();
+    assert_eq!(pkts[5], 10, "{pkts:?}");
+    assert_eq!(pkts[6], 20, "{pkts:?}");
+    assert_eq!(pkts.iter().sum::<u64>(), 30, "{pkts:?}");
+}
