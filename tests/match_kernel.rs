@@ -185,9 +185,9 @@ fn port_and_protocol_steer_within_one_device() {
         "1:10 carried {d10} bytes of a flow to port 5995"
     );
     // UDP to 10.77.0.3 → 1:50 (bash's /dev/udp: no server needed).
-    let send = format!("for i in $(seq 200); do echo payload > /dev/udp/10.77.0.3/7777; done");
+    let send = "for i in $(seq 200); do echo payload > /dev/udp/10.77.0.3/7777; done";
     std::process::Command::new("ip")
-        .args(["netns", "exec", &lab.a, "bash", "-c", &send])
+        .args(["netns", "exec", &lab.a, "bash", "-c", send])
         .status()
         .expect("bash");
     let p50 = class_counter(&lab, "1:50", "pkts");

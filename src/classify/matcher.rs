@@ -367,9 +367,12 @@ impl Dscp {
         match v {
             46 => Some("EF".into()),
             44 => Some("VA".into()),
-            _ if v % 8 == 0 => Some(format!("CS{}", v / 8)),
+            _ if v.is_multiple_of(8) => Some(format!("CS{}", v / 8)),
             // AFxy = 8x + 2y, x 1..4, y 1..3.
-            _ if v % 2 == 0 && (1..=4).contains(&(v / 8)) && (1..=3).contains(&((v % 8) / 2)) => {
+            _ if v.is_multiple_of(2)
+                && (1..=4).contains(&(v / 8))
+                && (1..=3).contains(&((v % 8) / 2)) =>
+            {
                 Some(format!("AF{}{}", v / 8, (v % 8) / 2))
             }
             _ => None,
@@ -672,8 +675,8 @@ pub fn conflicts<C: PartialEq>(items: &[(Match, C)]) -> Vec<Conflict> {
     }
     // Group the distinct matches by (specificity, dst prefix length, dst) so that only
     // candidates that can overlap are compared.
-    let mut groups: HashMap<u32, HashMap<Option<u8>, HashMap<Option<Prefix>, Vec<usize>>>> =
-        HashMap::new();
+    type ByDst = HashMap<Option<Prefix>, Vec<usize>>;
+    let mut groups: HashMap<u32, HashMap<Option<u8>, ByDst>> = HashMap::new();
     let mut firsts: Vec<usize> = seen.values().copied().collect();
     firsts.sort_unstable();
     for &i in &firsts {

@@ -292,7 +292,7 @@ pub fn decode(keys: &[Key], fam: Family) -> Option<Decoded> {
     }
     // Compared bit for bit: how the bits are split into keys does not change what matches.
     let live = Bits::from_keys(keys)?.keys();
-    let canonical = encode(&m, fam).iter().any(|k| *k == live);
+    let canonical = encode(&m, fam).contains(&live);
     Some(Decoded { m, canonical })
 }
 
