@@ -147,18 +147,18 @@ impl NetnsPair {
     /// seconds; iperf3's receiver goodput converted to the wire rate htb shapes
     /// (× (MSS + headers) / MSS: Ethernet 14 + IP 20/40 + TCP with timestamps 32).
     pub fn tcp_wire_rate(&self, from: &str, to: &str, addr: &str, port: u16, secs: u32) -> f64 {
-        self.tcp_wire_rate_bound(from, to, addr, "", port, secs)
+        self.tcp_wire_rate_with(from, to, addr, port, secs, &[])
     }
 
-    /// [`tcp_wire_rate`] with the client bound to source address `bind` (empty: any).
-    pub fn tcp_wire_rate_bound(
+    /// [`tcp_wire_rate`] with more iperf3 client options (`-B SRC`, `--dscp EF`).
+    pub fn tcp_wire_rate_with(
         &self,
         from: &str,
         to: &str,
         addr: &str,
-        bind: &str,
         port: u16,
         secs: u32,
+        extra: &[&str],
     ) -> f64 {
         let port_s = port.to_string();
         let server = std::process::Command::new("ip")
@@ -183,11 +183,7 @@ impl NetnsPair {
                 "netns", "exec", from, "iperf3", "-J", "-c", addr, "-p", &port_s,
             ])
             .args(["-t", &secs.to_string(), "-O", "1"])
-            .args(if bind.is_empty() {
-                vec![]
-            } else {
-                vec!["-B", bind]
-            })
+            .args(extra)
             .output()
             .expect("iperf3 client");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout)
