@@ -273,3 +273,121 @@ fn a_thousand_hosts_in_a_hash_table() {
     assert_eq!(pkts[6], 20, "{pkts:?}");
     assert_eq!(pkts.iter().sum::<u64>(), 30, "{pkts:?}");
 }
+
+/// A minimal keyed diff over the layout's primitives (the planner's job once wired): how many
+/// commands each kind of edit costs on the real kernel.
+fn diff(lab: &NetnsPair, desired: &Layout) -> Vec<String> {
+    use qosctl::classify::layout::{tier_removal, MatchFilter};
+    use qosctl::classify::Family;
+    let live = parse(&lab.tc(&lab.a, &["-j", "filter", "show", "dev", "a0"])).expect("parse");
+    let mut out = Vec::new();
+    for want in &desired.filters {
+        let key = (want.prio, want.family, want.place);
+        match live.iter().find(|f| live_key(f) == Some(key)) {
+            None => out.push(want.tc_add("a0")),
+            Some(got) => match want.compare(got) {
+                Compare::Same => {}
+                Compare::Retarget => out.push(want.tc_retarget("a0", got)),
+                Compare::Recreate => {
+                    out.push(MatchFilter::tc_del("a0", got));
+                    out.push(want.tc_add("a0"));
+                }
+            },
+        }
+    }
+    let tiers: Vec<(u16, Family)> = desired.filters.iter().map(|f| (f.prio, f.family)).collect();
+    let mut gone = Vec::new();
+    for f in &live {
+        let Some((prio, fam, place)) = live_key(f) else {
+            continue;
+        };
+        if !tiers.contains(&(prio, fam)) {
+            if !gone.contains(&(prio, fam)) {
+                gone.push((prio, fam));
+                out.push(tier_removal("a0", Handle::qdisc(1), prio, fam));
+            }
+        } else if !(f.handle.is_auto_root() && f.handle.node == 0)
+            && !desired
+                .filters
+                .iter()
+                .any(|w| (w.prio, w.family, w.place) == (prio, fam, place))
+        {
+            out.push(MatchFilter::tc_del("a0", f));
+        }
+    }
+    out
+}
+
+#[test]
+fn each_edit_of_one_match_is_one_command() {
+    need_root!();
+    use qosctl::classify::layout::layout_keeping;
+    let lab = NetnsPair::new("mk-edit");
+    htb(&lab, &[(0x10, 10), (0x20, 10), (0x40, 10)]);
+    let host = |i: u32| format!("dst=10.79.0.{i}");
+    let mut steers: Vec<Steer> = (1..=40).map(|i| steer(&host(i), 0x10)).collect();
+    steers.push(steer("dst=10.80.1.0/24", 0x20));
+    steers.push(steer("dst=10.80.2.0/24", 0x20));
+    steers.push(steer("proto=tcp dport=8000-8099", 0x20));
+    let apply = |steers: &[Steer]| -> usize {
+        let live = parse(&lab.tc(&lab.a, &["-j", "filter", "show", "dev", "a0"])).expect("parse");
+        let hashed: Vec<_> = live
+            .iter()
+            .filter(|f| matches!(f.body, qosctl::classify::read::U32Body::HashTable { .. }))
+            .filter(|f| !f.handle.is_auto_root())
+            .filter_map(|f| live_key(f).map(|(p, fam, _)| (p, fam)))
+            .collect();
+        let l = layout_keeping(Handle::qdisc(1), steers, &hashed).expect("layout");
+        let cmds = diff(&lab, &l);
+        if !cmds.is_empty() {
+            lab.tc_batch(&lab.a, &cmds);
+        }
+        assert_eq!(
+            diff(&lab, &l),
+            Vec::<String>::new(),
+            "converged after {cmds:#?}"
+        );
+        assert_reads_back(&lab, &l);
+        cmds.len()
+    };
+    let first = apply(&steers);
+    // 40 hosts hashed (table + link + 40), 2 /24s, 3 port blocks (8000-8063, 8064-8095,
+    // 8096-8099) × 2 families.
+    assert_eq!(first, 1 + 1 + 40 + 2 + 6);
+    assert_eq!(apply(&steers), 0, "re-apply");
+    steers[7].classid = Handle::new(1, 0x40);
+    assert_eq!(
+        apply(&steers),
+        1,
+        "a host moved to another class: one replace"
+    );
+    steers.push(steer(&host(41), 0x10));
+    assert_eq!(apply(&steers), 1, "a host added");
+    steers.retain(|s| s.m.to_string() != "dst 10.80.1.0/24");
+    assert_eq!(apply(&steers), 1, "a /24 removed");
+    let i = steers
+        .iter()
+        .position(|s| s.m.to_string() == "dst 10.80.2.0/24")
+        .expect("/24");
+    steers[i] = steer("dst=10.80.3.0/24", 0x20);
+    assert_eq!(
+        apply(&steers),
+        2,
+        "a /24 edited: its filter deleted and added"
+    );
+    steers.retain(|s| {
+        s.m.dst
+            .is_none_or(|d| d.len != 32 || s.m.to_string() == "dst 10.79.0.3/32")
+    });
+    assert_eq!(
+        apply(&steers),
+        40,
+        "40 of 41 hosts removed, one left: the table stays"
+    );
+    steers.retain(|s| s.m.dst.is_none_or(|d| d.len != 32));
+    assert_eq!(
+        apply(&steers),
+        1,
+        "the last host removed: its whole tier in one command"
+    );
+}

@@ -272,6 +272,22 @@ struct Piece<'a> {
 
 /// Lays out the u32 filters of one qdisc (`parent`, e.g. `1:`) for `steers`.
 pub fn layout(parent: Handle, steers: &[Steer]) -> Result<Layout, LayoutError> {
+    layout_keeping(parent, steers, &[])
+}
+
+/// [`layout`], keeping the hash table of every tier in `hashed_live` (the live state has
+/// one at that priority) as long as the tier has a host rule, whatever its count.
+///
+/// Why: a u32 table can only be deleted once the kernel has released its link, which it
+/// does after an RCU grace period, not within one `tc -batch` (measured: `Can not delete
+/// in-use filter` on the line after the link's delete). A tier that drops below
+/// [`HASH_MIN`] therefore keeps its table (an almost empty table costs nothing); a tier
+/// with no rules left is removed whole, tables included, with one [`tier_removal`].
+pub fn layout_keeping(
+    parent: Handle,
+    steers: &[Steer],
+    hashed_live: &[(u16, Family)],
+) -> Result<Layout, LayoutError> {
     let mut out = Layout::default();
     let mut pieces: Vec<Piece> = Vec::new();
     let mut seen = HashSet::new();
@@ -313,7 +329,7 @@ pub fn layout(parent: Handle, steers: &[Steer]) -> Result<Layout, LayoutError> {
     }
     let (mut tables, mut links, mut rules) = (Vec::new(), Vec::new(), Vec::new());
     for ((prio, family), ps) in by_tier {
-        let hashed = hash_on(&ps);
+        let hashed = hash_on(&ps, hashed_live.contains(&(prio, family)));
         let mut root: Vec<&Piece> = Vec::new();
         let mut buckets: BTreeMap<u8, Vec<&Piece>> = BTreeMap::new();
         for p in ps {
@@ -391,16 +407,27 @@ pub fn tier(m: &Match, family: Family) -> u16 {
     MATCH_PRIO_BASE + 2 * (MAX_SPECIFICITY - spec) as u16 + u16::from(family == Family::V6)
 }
 
-/// Whether a tier gets a hash table, and on which address: `Some(true)` = dst.
-fn hash_on(ps: &[&Piece]) -> Option<bool> {
+/// Deletes a whole tier (all its rules, links and tables): one command, and the only way
+/// to drop a table within one batch (see [`layout_keeping`]).
+pub fn tier_removal(dev: &str, parent: Handle, prio: u16, family: Family) -> String {
+    format!(
+        "filter del dev {dev} parent {parent} protocol {} prio {prio}",
+        family.tc_protocol()
+    )
+}
+
+/// Whether a tier gets a hash table, and on which address: `Some(true)` = dst. `keep`:
+/// it has one live, so any host keeps it.
+fn hash_on(ps: &[&Piece], keep: bool) -> Option<bool> {
+    let min = if keep { 1 } else { HASH_MIN };
     let hosts = |dst: bool| {
         ps.iter()
             .filter(|p| if dst { p.m.dst } else { p.m.src }.is_some_and(|a| a.is_host()))
             .count()
     };
-    if hosts(true) >= HASH_MIN {
+    if hosts(true) >= min {
         Some(true)
-    } else if hosts(false) >= HASH_MIN {
+    } else if hosts(false) >= min {
         Some(false)
     } else {
         None
@@ -422,18 +449,6 @@ fn hash_word(family: Family, dst: bool) -> i32 {
     }
 }
 
-/// 64-bit FNV-1a with a round, finalized: the probe sequence of a rule's node.
-fn hash(s: &str, round: u32) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes().chain(round.to_le_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h ^= h >> 31;
-    h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    h ^ (h >> 29)
-}
-
 /// Node ids in `first..=NODE_MAX` from the hash of each piece's keys. Round 0's slot goes to
 /// the smallest key that claims it; the others probe later rounds, avoiding every round-0
 /// claim, so a rule nobody collides with keeps its node whatever else is added or removed.
@@ -442,7 +457,8 @@ fn assign_nodes(ps: &[&Piece], first: u16) -> Option<Vec<u16>> {
     if ps.len() as u64 > span {
         return None;
     }
-    let node = |p: &Piece, r: u32| first + (hash(&p.ident, r) % span) as u16;
+    // The class minors' hash (stable across releases, unlike std's hasher).
+    let node = |p: &Piece, r: u32| first + (crate::resolve::hash(&p.ident, r) % span) as u16;
     let mut owner: HashMap<u16, usize> = HashMap::new();
     for (i, p) in ps.iter().enumerate() {
         let n = node(p, 0);
@@ -631,6 +647,29 @@ mod tests {
         assert_eq!(in_buckets, 1000);
         // The /16 is another tier: a plain rule at a later priority.
         assert_eq!(rules(&l).len(), 1001);
+    }
+
+    #[test]
+    fn a_live_table_is_kept_below_the_threshold() {
+        let few: Vec<Steer> = (1..=3u16)
+            .map(|i| steer(&format!("dst=10.0.0.{i}"), 0x10 + i))
+            .collect();
+        let fresh = layout(Handle::qdisc(1), &few).unwrap();
+        assert!(fresh
+            .filters
+            .iter()
+            .all(|f| matches!(f.body, Body::Rule { .. })));
+        let prio = fresh.filters[0].prio;
+        let kept = layout_keeping(Handle::qdisc(1), &few, &[(prio, Family::V4)]).unwrap();
+        assert!(matches!(kept.filters[0].body, Body::HashTable { .. }));
+        assert!(matches!(kept.filters[1].body, Body::Link { .. }));
+        assert!(rules(&kept)
+            .iter()
+            .all(|f| matches!(f.place, Place::Bucket { .. })));
+        assert_eq!(
+            tier_removal("eth0", Handle::qdisc(1), prio, Family::V4),
+            format!("filter del dev eth0 parent 1: protocol ip prio {prio}")
+        );
     }
 
     #[test]

@@ -206,20 +206,14 @@ fn from_json(o: &J, opts: &J) -> Result<U32Filter> {
         .or_else(|| opts.get("classid"))
         .and_then(J::as_str)
         .and_then(Handle::parse);
-    Ok(U32Filter {
+    let actions = action::from_json(opts.get("actions"));
+    Ok(rule(
         parent,
         protocol,
         prio,
         handle,
-        body: U32Body::Rule {
-            keys,
-            nexthdr,
-            classid,
-            link,
-            hash,
-            actions: action::from_json(opts.get("actions")),
-        },
-    })
+        (keys, nexthdr, classid, link, hash, actions),
+    ))
 }
 
 /// The plain text dump: a `filter …` head line per object, indented continuation lines.
@@ -331,7 +325,35 @@ fn text_options(
             _ => {}
         }
     }
-    Ok(U32Filter {
+    let actions = action::from_text(&rest);
+    Ok(rule(
+        parent,
+        protocol,
+        prio,
+        handle,
+        (keys, nexthdr, classid, link, hash, actions),
+    ))
+}
+
+type RuleParts = (
+    Vec<Key>,
+    bool,
+    Option<Handle>,
+    Option<u16>,
+    Option<(u32, i32)>,
+    Vec<Action>,
+);
+
+/// A rule from the parts both readers (JSON, text) collect.
+fn rule(
+    parent: Option<Handle>,
+    protocol: String,
+    prio: u16,
+    handle: U32Handle,
+    p: RuleParts,
+) -> U32Filter {
+    let (keys, nexthdr, classid, link, hash, actions) = p;
+    U32Filter {
         parent,
         protocol,
         prio,
@@ -342,7 +364,7 @@ fn text_options(
             classid,
             link,
             hash,
-            actions: action::from_text(&rest),
+            actions,
         },
-    })
+    }
 }
