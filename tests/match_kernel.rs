@@ -306,7 +306,7 @@ fn diff(lab: &NetnsPair, desired: &Layout) -> Vec<String> {
                 gone.push((prio, fam));
                 out.push(tier_removal("a0", Handle::qdisc(1), prio, fam));
             }
-        } else if !(f.handle.is_auto_root() && f.handle.node == 0)
+        } else if (!f.handle.is_auto_root() || f.handle.node != 0)
             && !desired
                 .filters
                 .iter()

@@ -288,12 +288,42 @@ pub fn layout_keeping(
     steers: &[Steer],
     hashed_live: &[(u16, Family)],
 ) -> Result<Layout, LayoutError> {
-    let mut out = Layout::default();
-    let mut pieces: Vec<Piece> = Vec::new();
+    let (pieces, marks) = split(steers);
+    let mut by_tier: BTreeMap<(u16, Family), Vec<&Piece>> = BTreeMap::new();
+    for p in &pieces {
+        by_tier.entry((p.prio, p.family)).or_default().push(p);
+    }
+    let mut tiers = Vec::new();
+    for ((prio, family), ps) in by_tier {
+        let keep = hashed_live.contains(&(prio, family));
+        tiers.push(place_tier(parent, prio, family, ps, keep)?);
+    }
+    // Creation order: every table before any link into it, links before the rules.
+    let mut filters = Vec::new();
+    for pass in 0..3 {
+        for t in &tiers {
+            filters.extend(t.iter().filter(|f| order(f) == pass).cloned());
+        }
+    }
+    Ok(Layout { filters, marks })
+}
+
+fn order(f: &MatchFilter) -> u8 {
+    match f.body {
+        Body::HashTable { .. } => 0,
+        Body::Link { .. } => 1,
+        Body::Rule { .. } => 2,
+    }
+}
+
+/// Each steer's filters (one per family and port block, duplicates dropped), and the
+/// mark-only steers, which are fw filters.
+fn split(steers: &[Steer]) -> (Vec<Piece<'_>>, Vec<(Mark, Handle, String)>) {
+    let (mut pieces, mut marks) = (Vec::new(), Vec::new());
     let mut seen = HashSet::new();
     for s in steers {
         if let Some(mark) = mark_only(&s.m) {
-            out.marks.push((mark, s.classid, s.name.clone()));
+            marks.push((mark, s.classid, s.name.clone()));
             continue;
         }
         for family in s.m.families() {
@@ -323,72 +353,70 @@ pub fn layout_keeping(
             }
         }
     }
-    let mut by_tier: BTreeMap<(u16, Family), Vec<&Piece>> = BTreeMap::new();
-    for p in &pieces {
-        by_tier.entry((p.prio, p.family)).or_default().push(p);
+    (pieces, marks)
+}
+
+/// The objects of one tier: its table and link when hashed, its rules with their nodes.
+fn place_tier(
+    parent: Handle,
+    prio: u16,
+    family: Family,
+    ps: Vec<&Piece>,
+    keep_table: bool,
+) -> Result<Vec<MatchFilter>, LayoutError> {
+    let hashed = hash_on(&ps, keep_table);
+    let mut root: Vec<&Piece> = Vec::new();
+    let mut buckets: BTreeMap<u8, Vec<&Piece>> = BTreeMap::new();
+    for p in ps {
+        match hashed.and_then(|dst| last_byte(&p.m, dst)) {
+            Some(b) => buckets.entry(b).or_default().push(p),
+            None => root.push(p),
+        }
     }
-    let (mut tables, mut links, mut rules) = (Vec::new(), Vec::new(), Vec::new());
-    for ((prio, family), ps) in by_tier {
-        let hashed = hash_on(&ps, hashed_live.contains(&(prio, family)));
-        let mut root: Vec<&Piece> = Vec::new();
-        let mut buckets: BTreeMap<u8, Vec<&Piece>> = BTreeMap::new();
-        for p in ps {
-            match hashed.and_then(|dst| last_byte(&p.m, dst)) {
-                Some(b) => buckets.entry(b).or_default().push(p),
-                None => root.push(p),
-            }
-        }
-        let mk = |place, body| MatchFilter {
-            parent,
+    let mk = |place, body| MatchFilter {
+        parent,
+        prio,
+        family,
+        place,
+        body,
+    };
+    let mut out = Vec::new();
+    if let Some(dst) = hashed {
+        let divisor = HASH_DIVISOR;
+        out.push(mk(Place::Table(prio), Body::HashTable { divisor }));
+        let hash_off = hash_word(family, dst);
+        out.push(mk(
+            Place::Root(LINK_NODE),
+            Body::Link {
+                table: prio,
+                hash_off,
+            },
+        ));
+    }
+    let first = if hashed.is_some() { LINK_NODE + 1 } else { 1 };
+    let nodes = assign_nodes(&root, first).ok_or(LayoutError::TooManyRules {
+        prio,
+        max: usize::from(NODE_MAX - first + 1),
+    })?;
+    for (p, n) in root.iter().zip(nodes) {
+        out.push(mk(Place::Root(n), rule_body(p)));
+    }
+    for (bucket, ps) in buckets {
+        // A bucket holds the hosts with one last byte: 4095 of them per tier and byte is far
+        // beyond any policy, so a full bucket is an error, not a case to handle.
+        let nodes = assign_nodes(&ps, 1).ok_or(LayoutError::TooManyRules {
             prio,
-            family,
-            place,
-            body,
-        };
-        if let Some(dst) = hashed {
-            tables.push(mk(
-                Place::Table(prio),
-                Body::HashTable {
-                    divisor: HASH_DIVISOR,
-                },
-            ));
-            links.push(mk(
-                Place::Root(LINK_NODE),
-                Body::Link {
-                    table: prio,
-                    hash_off: hash_word(family, dst),
-                },
-            ));
-        }
-        let first = if hashed.is_some() { LINK_NODE + 1 } else { 1 };
-        let nodes = assign_nodes(&root, first).ok_or(LayoutError::TooManyRules {
-            prio,
-            max: usize::from(NODE_MAX - first + 1),
+            max: usize::from(NODE_MAX),
         })?;
-        for (p, n) in root.iter().zip(nodes) {
-            rules.push(mk(Place::Root(n), rule_body(p)));
-        }
-        for (b, ps) in buckets {
-            // 256 buckets of 4095 nodes: more than a tier can hold of distinct hosts is
-            // impossible (a bucket holds hosts with one last byte: 2^24 of them for IPv4 but
-            // far beyond any policy), so a full bucket is an error too.
-            let nodes = assign_nodes(&ps, 1).ok_or(LayoutError::TooManyRules {
-                prio,
-                max: usize::from(NODE_MAX),
-            })?;
-            for (p, node) in ps.iter().zip(nodes) {
-                rules.push(mk(
-                    Place::Bucket {
-                        table: prio,
-                        bucket: b,
-                        node,
-                    },
-                    rule_body(p),
-                ));
-            }
+        for (p, node) in ps.iter().zip(nodes) {
+            let place = Place::Bucket {
+                table: prio,
+                bucket,
+                node,
+            };
+            out.push(mk(place, rule_body(p)));
         }
     }
-    out.filters = tables.into_iter().chain(links).chain(rules).collect();
     Ok(out)
 }
 
