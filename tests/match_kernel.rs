@@ -255,6 +255,18 @@ fn a_thousand_hosts_in_a_hash_table() {
     install(&lab, &l);
     eprintln!("1002 u32 objects in one tc -batch: {:?}", t.elapsed());
     assert_reads_back(&lab, &l);
+    // ARP for the router first (a packet to an unlisted host, default class).
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.a,
+            "bash",
+            "-c",
+            "echo x > /dev/udp/10.78.200.1/9; sleep 1",
+        ])
+        .status()
+        .expect("bash");
     // Packets to host 5 (class 1:105) and host 262 (class 1:106) land in their classes only.
     for (i, n) in [(5u32, 10u32), (262, 20)] {
         let send = format!(
@@ -390,4 +402,47 @@ fn each_edit_of_one_match_is_one_command() {
         1,
         "the last host removed: its whole tier in one command"
     );
+}
+
+#[test]
+fn ipv6_hosts_in_a_hash_table() {
+    need_root!();
+    let lab = NetnsPair::new("mk-hash6");
+    lab.ip(
+        &lab.a,
+        &["-6", "route", "add", "fd78::/64", "via", "fd77::2"],
+    );
+    htb(&lab, &[(0x100, 50), (0x101, 50)]);
+    let host = |i: u32| format!("fd78::{:x}", 0x1000 + i);
+    let steers: Vec<Steer> = (0..64u32)
+        .map(|i| steer(&format!("dst={}", host(i)), 0x100 + (i % 2) as u16))
+        .collect();
+    let l = layout(Handle::qdisc(1), &steers).expect("layout");
+    assert!(matches!(l.filters[1].body, Body::Link { hash_off: 36, .. }));
+    install(&lab, &l);
+    assert_reads_back(&lab, &l);
+    // Neighbour discovery first (a packet to an unlisted host, default class), so the
+    // datagrams below are not held back waiting for the router's address.
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.a,
+            "bash",
+            "-c",
+            "echo x > /dev/udp/fd78::ffff/9; sleep 1",
+        ])
+        .status()
+        .expect("bash");
+    // Host 7 is class 1:101; its bucket is its last byte (0x07).
+    let send = format!(
+        "for i in $(seq 12); do echo x > /dev/udp/{}/9; done",
+        host(7)
+    );
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.a, "bash", "-c", &send])
+        .status()
+        .expect("bash");
+    assert_eq!(class_counter(&lab, "1:101", "pkts"), 12);
+    assert_eq!(class_counter(&lab, "1:100", "pkts"), 0);
 }
