@@ -32,6 +32,8 @@ pub const ALIAS_PREFIX: &str = "qosctl:ifb-for:";
 const NAME_MAX: usize = 15;
 /// The pref of the redirect (and policing) filter on `ffff:`; one per interface.
 pub const REDIRECT_PRIO: u16 = 1;
+/// Its node in the priority's root table.
+const HOOK_NODE: u16 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LinkError {
@@ -306,14 +308,27 @@ impl IngressHook {
         v
     }
 
-    /// `filter add dev X parent ffff: protocol all prio 1 u32 match u32 0 0 action …`.
-    /// (`replace` for an in-place change of the actions: the kernel swaps a u32 filter's
-    /// actions on replace.)
-    pub fn tc_filter(&self, verb: &str, dev: &str) -> String {
+    fn filter_args(&self) -> String {
         let acts: Vec<String> = self.actions().iter().map(Action::tc_args).collect();
+        format!("u32 match u32 0 0 {}", acts.join(" "))
+    }
+
+    /// `filter add dev X parent ffff: protocol all prio 1 handle ::1 u32 match u32 0 0
+    /// action …`. The node is fixed (`::1`) so that the hook is one known filter.
+    pub fn tc_add(&self, dev: &str) -> String {
         format!(
-            "filter {verb} dev {dev} parent ffff: protocol all prio {REDIRECT_PRIO} u32 match u32 0 0 {}",
-            acts.join(" ")
+            "filter add dev {dev} parent ffff: protocol all prio {REDIRECT_PRIO} handle ::{HOOK_NODE:x} {}",
+            self.filter_args()
+        )
+    }
+
+    /// Changes the live hook's actions in place (`filter replace` with the handle the kernel
+    /// gave it, e.g. `800::1`: without a handle u32 would add a second filter).
+    pub fn tc_replace(&self, dev: &str, live: &U32Filter) -> String {
+        format!(
+            "filter replace dev {dev} parent ffff: protocol all prio {REDIRECT_PRIO} handle {} {}",
+            live.handle,
+            self.filter_args()
         )
     }
 
@@ -446,8 +461,8 @@ mod tests {
     fn hook_arguments() {
         let h = IngressHook::redirect("ifb-eth0");
         assert_eq!(
-            h.tc_filter("add", "eth0"),
-            "filter add dev eth0 parent ffff: protocol all prio 1 u32 match u32 0 0 action mirred egress redirect dev ifb-eth0"
+            h.tc_add("eth0"),
+            "filter add dev eth0 parent ffff: protocol all prio 1 handle ::1 u32 match u32 0 0 action mirred egress redirect dev ifb-eth0"
         );
         let full = IngressHook {
             restore: Some((Restore::Ctinfo { mask: 0xffff_ffff }, 0)),
@@ -455,8 +470,8 @@ mod tests {
             ifb: Some("ifb-eth0".into()),
         };
         assert_eq!(
-            full.tc_filter("replace", "eth0"),
-            "filter replace dev eth0 parent ffff: protocol all prio 1 u32 match u32 0 0 \
+            full.tc_add("eth0"),
+            "filter add dev eth0 parent ffff: protocol all prio 1 handle ::1 u32 match u32 0 0 \
              action ctinfo cpmark 0xffffffff zone 0 pipe \
              action police rate 3000000bit burst 37500 mtu 65535 conform-exceed drop/pipe \
              action mirred egress redirect dev ifb-eth0"
@@ -467,7 +482,7 @@ mod tests {
             ifb: None,
         };
         assert!(police_only
-            .tc_filter("add", "tap0")
+            .tc_add("tap0")
             .ends_with("u32 match u32 0 0 action police rate 1000000bit burst 12500 mtu 65535 conform-exceed drop/ok"));
         assert_eq!(
             ingress_qdisc_args("eth0"),

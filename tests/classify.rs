@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use qosctl::classify::action::Action;
 use qosctl::classify::read::{parse, U32Body, U32Filter};
 
 fn fixture(rel: &str) -> String {
@@ -13,37 +12,23 @@ fn fixture(rel: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// `prio handle: summary` of every rule, hash tables as `ht divisor N`.
+/// `prio protocol handle: summary [-> class]` of every object, as `show` would word it.
 fn summarize(fs: &[U32Filter]) -> Vec<String> {
     fs.iter()
         .map(|f| {
-            let what = match &f.body {
-                U32Body::HashTable { divisor } => format!("ht divisor {divisor}"),
+            let to = match &f.body {
                 U32Body::Rule {
-                    link: Some(l),
-                    hash,
-                    ..
-                } => format!("link {l:x}: hash {hash:?}"),
-                U32Body::Rule {
-                    classid, actions, ..
-                } => {
-                    let m = f
-                        .decoded()
-                        .map(|d| d.m.to_string())
-                        .unwrap_or_else(|| "?".into());
-                    let to = classid.map(|c| format!(" -> {c}")).unwrap_or_default();
-                    let acts: Vec<String> = actions.iter().map(Action::to_string).collect();
-                    format!(
-                        "{m}{to}{}",
-                        if acts.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" [{}]", acts.join(", "))
-                        }
-                    )
-                }
+                    classid: Some(c), ..
+                } => format!(" -> {c}"),
+                _ => String::new(),
             };
-            format!("{} {} {}: {what}", f.prio, f.protocol, f.handle)
+            format!(
+                "{} {} {} = {}{to}",
+                f.prio,
+                f.protocol,
+                f.handle,
+                f.summary()
+            )
         })
         .collect()
 }
@@ -51,20 +36,20 @@ fn summarize(fs: &[U32Filter]) -> Vec<String> {
 /// The by-version state (see tests/fixtures/tc/README.md): the same filters whatever tc
 /// printed them — JSON from 6.1, text inside JSON before, plain text always.
 const BY_VERSION: &[&str] = &[
-    "1 ip 800:: ht divisor 1",
-    "1 ip 800::800: dst 10.99.0.2/32 dport 5001 -> 1:10",
-    "1 ip 800::801: link 3: hash Some((255, 16))",
-    "2 ip 801:: ht divisor 1",
-    "2 ip 801::800: all -> 1:20",
-    "3 ip 802:: ht divisor 1",
-    "3 ip 802::10: src 10.99.0.0/24 proto udp -> 1:a0",
-    "5 ipv6 803:: ht divisor 1",
-    "5 ipv6 803::800: dst 2001:db8::/32 -> 1:20",
-    "6 ip 3:: ht divisor 256",
-    "6 ip 3:5:800: dst 10.99.0.5/32 -> 1:ff",
-    "6 ip 804:: ht divisor 1",
-    "9 all 805:: ht divisor 1",
-    "9 all 805::800: ? -> 1:1",
+    "1 ip 800: = hash table 800: (1 buckets)",
+    "1 ip 800::800 = dst 10.99.0.2/32 dport 5001 -> 1:10",
+    "1 ip 800::801 = hash on dst last byte into table 3:",
+    "2 ip 801: = hash table 801: (1 buckets)",
+    "2 ip 801::800 = all -> 1:20",
+    "3 ip 802: = hash table 802: (1 buckets)",
+    "3 ip 802::10 = src 10.99.0.0/24 proto udp -> 1:a0",
+    "5 ipv6 803: = hash table 803: (1 buckets)",
+    "5 ipv6 803::800 = dst 2001:db8::/32 -> 1:20",
+    "6 ip 3: = hash table 3: (256 buckets)",
+    "6 ip 3:5:800 = dst 10.99.0.5/32 -> 1:ff",
+    "6 ip 804: = hash table 804: (1 buckets)",
+    "9 all 805: = hash table 805: (1 buckets)",
+    "9 all 805::800 = all -> 1:1",
 ];
 
 #[test]
@@ -94,8 +79,8 @@ fn the_ingress_redirect_reads_back_in_every_version() {
         assert_eq!(
             got,
             [
-                "1 all 800:: ht divisor 1",
-                "1 all 800::800: ? [redirect to ifb0]"
+                "1 all 800: = hash table 800: (1 buckets)",
+                "1 all 800::800 = all, redirect to ifb0"
             ],
             "{v}"
         );
@@ -105,7 +90,7 @@ fn the_ingress_redirect_reads_back_in_every_version() {
         "iproute2-6.1/03-ingress-filter.txt",
     ] {
         let got = summarize(&parse(&fixture(f)).unwrap());
-        assert_eq!(got[1], "1 all 800::800: ? [redirect to ifb0]", "{f}");
+        assert_eq!(got[1], "1 all 800::800 = all, redirect to ifb0", "{f}");
     }
 }
 
@@ -117,11 +102,11 @@ fn debian_12_dumps_and_kernel_lab_u32() {
     ] {
         let got = summarize(&parse(&fixture(f)).unwrap());
         assert!(
-            got.contains(&"1 ip 800::800: dst 10.99.0.2/32 dport 5001 -> 1:10".to_string()),
+            got.contains(&"1 ip 800::800 = dst 10.99.0.2/32 dport 5001 -> 1:10".to_string()),
             "{f}: {got:#?}"
         );
         assert!(
-            got.contains(&"6 ip 3:5:800: dst 10.99.0.5/32 -> 1:ff".to_string()),
+            got.contains(&"6 ip 3:5:800 = dst 10.99.0.5/32 -> 1:ff".to_string()),
             "{f}: {got:#?}"
         );
     }
@@ -136,7 +121,7 @@ fn debian_12_dumps_and_kernel_lab_u32() {
             let rule: Vec<_> = got.iter().filter(|s| s.starts_with("20 ")).collect();
             assert_eq!(rule.len(), 2, "{k}/{f}: {got:#?}");
             assert!(
-                rule[1].ends_with(": dst 10.0.0.2/32 proto udp -> 1:30"),
+                rule[1].ends_with(" = dst 10.0.0.2/32 proto udp -> 1:30"),
                 "{k}/{f}: {rule:?}"
             );
         }

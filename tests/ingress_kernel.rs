@@ -38,7 +38,7 @@ fn download_on_an_ifb_gets_the_class_rates() {
 
     // The hook on a0, the 5 mbit tree on the ifb: 2 mbit from .2, 3 mbit from .3.
     let hook = IngressHook::redirect(&ifb);
-    let mut lines = vec![ingress_qdisc_args("a0"), hook.tc_filter("add", "a0")];
+    let mut lines = vec![ingress_qdisc_args("a0"), hook.tc_add("a0")];
     lines.extend(
         [
             "qdisc add dev ifb-a0 root handle 1: htb default 30",
@@ -73,6 +73,28 @@ fn download_on_an_ifb_gets_the_class_rates() {
         let live = parse(&lab.tc(&lab.a, args)).expect("parse");
         let hooks: Vec<IngressHook> = live.iter().filter_map(IngressHook::from_live).collect();
         assert_eq!(hooks, vec![hook.clone()], "{args:?}");
+    }
+    // An in-place change of the hook (here: its target) is one `replace` of the live handle,
+    // and leaves one hook; then back.
+    let live = parse(&lab.tc(
+        &lab.a,
+        &["-j", "filter", "show", "dev", "a0", "parent", "ffff:"],
+    ))
+    .expect("parse");
+    let at = live
+        .iter()
+        .find(|f| IngressHook::from_live(f).is_some())
+        .expect("the hook");
+    let other = IngressHook::redirect(&ip.ensure_ifb("z9").expect("second ifb"));
+    for (to, want) in [(&other, "ifb-z9"), (&hook, "ifb-a0")] {
+        lab.tc_batch(&lab.a, &[to.tc_replace("a0", at)]);
+        let live = parse(&lab.tc(
+            &lab.a,
+            &["-j", "filter", "show", "dev", "a0", "parent", "ffff:"],
+        ))
+        .expect("parse");
+        let hooks: Vec<IngressHook> = live.iter().filter_map(IngressHook::from_live).collect();
+        assert_eq!(hooks, vec![IngressHook::redirect(want)]);
     }
 
     // Download: iperf3 servers in a, clients in b (sources .2 and .3 by binding).

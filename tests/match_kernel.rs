@@ -350,12 +350,7 @@ fn each_edit_of_one_match_is_one_command() {
     steers.push(steer("proto=tcp dport=8000-8099", 0x20));
     let apply = |steers: &[Steer]| -> usize {
         let live = parse(&lab.tc(&lab.a, &["-j", "filter", "show", "dev", "a0"])).expect("parse");
-        let hashed: Vec<_> = live
-            .iter()
-            .filter(|f| matches!(f.body, qosctl::classify::read::U32Body::HashTable { .. }))
-            .filter(|f| !f.handle.is_auto_root())
-            .filter_map(|f| live_key(f).map(|(p, fam, _)| (p, fam)))
-            .collect();
+        let hashed = qosctl::classify::read::hashed_tiers(&live);
         let l = layout_keeping(Handle::qdisc(1), steers, &hashed).expect("layout");
         let cmds = diff(&lab, &l);
         if !cmds.is_empty() {

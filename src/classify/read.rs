@@ -104,6 +104,57 @@ impl U32Filter {
     }
 }
 
+impl U32Filter {
+    /// What `show` prints for it, in the policy's words where the keys are fields qosctl
+    /// knows (`dst 10.0.0.5/32 proto tcp dport 443`), else the raw keys; actions follow
+    /// (`redirect to ifb-eth0`). The target class is printed separately (`classid`).
+    pub fn summary(&self) -> String {
+        let (keys, link, hash, actions) = match &self.body {
+            U32Body::HashTable { divisor } => {
+                return format!("hash table {:x}: ({divisor} buckets)", self.handle.ht)
+            }
+            U32Body::Rule {
+                keys,
+                link,
+                hash,
+                actions,
+                ..
+            } => (keys, link, hash, actions),
+        };
+        let mut parts = Vec::new();
+        if let (Some(t), Some((_, off))) = (link, hash) {
+            let which = match (self.protocol.as_str(), off) {
+                ("ip", 16) | ("ipv6", 36) => "dst",
+                ("ip", 12) | ("ipv6", 20) => "src",
+                _ => "word",
+            };
+            parts.push(format!("hash on {which} last byte into table {t:x}:"));
+        } else {
+            parts.push(match self.decoded() {
+                Some(d) => d.m.to_string(),
+                // Match-all, also under `protocol all` (no family to decode with).
+                None if keys.iter().all(|k| k.mask == 0) => "all".to_string(),
+                None => keys
+                    .iter()
+                    .map(|k| format!("match {:08x}/{:08x} at {}", k.value, k.mask, k.off))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            });
+        }
+        parts.extend(actions.iter().map(Action::to_string));
+        parts.join(", ")
+    }
+}
+
+/// The (prio, family) of every hash table qosctl made (below 0x800) in a dump: what
+/// `layout::layout_keeping` must keep.
+pub fn hashed_tiers(live: &[U32Filter]) -> Vec<(u16, Family)> {
+    live.iter()
+        .filter(|f| matches!(f.body, U32Body::HashTable { .. }) && !f.handle.is_auto_root())
+        .filter_map(|f| Some((f.prio, Family::from_tc_protocol(&f.protocol)?)))
+        .collect()
+}
+
 /// Every u32 object in the output of `tc [-j] [-s] [-d] filter show dev D [parent P]`;
 /// filters of other kinds are skipped.
 pub fn parse(out: &str) -> Result<Vec<U32Filter>> {
