@@ -26,8 +26,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use thiserror::Error;
 
-#[cfg(test)]
-use super::matcher::Prefix;
 use super::matcher::{Family, Mark, Match};
 use super::read::{U32Body, U32Filter, U32Handle};
 use super::u32::{encode, mark_only, render_keys, Key};
