@@ -490,6 +490,23 @@ mod tests {
         );
     }
 
+    /// The kernel-lab case uses exactly the line the library renders.
+    #[test]
+    fn klab_police_case() {
+        let case = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/klab/guest/cases/ingress-police.sh"
+        ))
+        .unwrap();
+        let hook = IngressHook {
+            restore: None,
+            police: Some(Police::drop_above(Rate(1_000_000), Size(12_500))),
+            ifb: None,
+        };
+        let line = format!("tc {}", hook.tc_add("veth0"));
+        assert!(case.lines().any(|l| l == line), "{line}");
+    }
+
     #[test]
     fn the_hook_reads_back_from_every_fixture_version() {
         for v in [
