@@ -7,17 +7,26 @@
 
 pub mod apply;
 pub mod check;
+pub mod child;
 pub mod classify;
 pub mod cli;
+pub mod confirm;
+pub mod escape;
+pub mod import;
+pub mod input;
 pub mod link;
+pub mod lock;
 pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod reset;
 pub mod resolve;
+pub mod rollback;
 pub mod show;
+pub mod state;
 pub mod tc;
 pub mod units;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -30,6 +39,9 @@ pub enum Exit {
     Error = 1,
     /// With `--detailed-exitcode`: changes pending (dry run) or applied.
     Changes = 2,
+    /// `import`: the policy was written, but some objects it cannot express are only
+    /// comments in it.
+    Partial = 3,
 }
 
 impl From<Exit> for ExitCode {
@@ -45,6 +57,9 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Exit> {
         Command::Apply(a) => apply::run(&cli.global, &a),
         Command::Show(a) => show::run(&cli.global, &a),
         Command::Reset(a) => reset::run(&cli.global, &a),
+        Command::Watch(a) => watch::run(&cli.global, &a),
+        Command::Confirm(a) => confirm::run(&cli.global, &a),
+        Command::Import(a) => import::run(&cli.global, &a),
     }
 }
 

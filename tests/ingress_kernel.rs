@@ -3,23 +3,15 @@
 //! and iperf3 in the download direction measures the class rates. The ifb listing and
 //! deletion never touch an ifb made by hand.
 
+#[macro_use]
 mod common;
-use common::{is_root, NetnsPair};
+use common::NetnsPair;
 
 use qosctl::classify::layout::{layout, Steer};
 use qosctl::classify::read::parse;
 use qosctl::classify::Match;
 use qosctl::link::{ingress_qdisc_args, IngressHook, Ip, LinkError};
 use qosctl::model::Handle;
-
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("SKIP: {} needs root (network namespaces)", module_path!());
-            return;
-        }
-    };
-}
 
 fn ip_in(ns: &str) -> Ip {
     Ip::locate(Some(ns.to_string())).expect("ip is missing: tests/install-deps.sh must install it")

@@ -2,23 +2,15 @@
 //! traffic into htb classes, and what the kernel prints back decodes to the same matches.
 //! Raw `tc` builds the tree (the policy wiring comes later); two namespaces, one veth pair.
 
+#[macro_use]
 mod common;
-use common::{is_root, NetnsPair};
+use common::NetnsPair;
 
 use qosctl::classify::layout::{layout, live_key, Body, Compare, Layout, Steer};
 use qosctl::classify::read::parse;
 use qosctl::classify::u32::coalesce;
 use qosctl::classify::Match;
 use qosctl::model::Handle;
-
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("SKIP: {} needs root (network namespaces)", module_path!());
-            return;
-        }
-    };
-}
 
 fn m(s: &str) -> Match {
     let mut r = Match::default();
