@@ -381,11 +381,15 @@ fn waiter(
         println!("{} confirmed: the change stays", stamp());
         return 0;
     }
-    let result = crate::apply::restore(tc, desired, before, snap);
+    // Uninterruptible: the SIGTERM that asked for this rollback must not stop its tc.
+    let result = crate::apply::restore(&tc.uninterruptible(), desired, before, snap);
     let _ = std::fs::remove_file(&slot.record);
     match result {
         Ok(how) => {
-            println!("{} {why}: rolled back; {how}", stamp());
+            println!(
+                "{} {why}: rolled back to the state read before the apply; {how}",
+                stamp()
+            );
             0
         }
         Err(e) => {
