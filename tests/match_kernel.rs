@@ -13,17 +13,7 @@ use qosctl::classify::Match;
 use qosctl::model::Handle;
 
 fn m(s: &str) -> Match {
-    let mut r = Match::default();
-    for kv in s.split_whitespace() {
-        let (k, v) = kv.split_once('=').expect("k=v");
-        match k {
-            "dst" => r.dst = Some(v.parse().expect("dst")),
-            "proto" => r.proto = Some(v.parse().expect("proto")),
-            "dport" => r.dport = Some(v.parse().expect("dport")),
-            "dscp" => r.dscp = Some(v.parse().expect("dscp")),
-            _ => panic!("{k}"),
-        }
-    }
+    let r: Match = s.replace('=', " ").parse().expect("a match");
     r.validate().expect("a valid match");
     r
 }

@@ -526,20 +526,8 @@ mod tests {
     use super::*;
 
     fn steer(m: &str, minor: u16) -> Steer {
-        let mut r = Match::default();
-        for kv in m.split_whitespace() {
-            let (k, v) = kv.split_once('=').unwrap();
-            match k {
-                "src" => r.src = Some(v.parse().unwrap()),
-                "dst" => r.dst = Some(v.parse().unwrap()),
-                "proto" => r.proto = Some(v.parse().unwrap()),
-                "dport" => r.dport = Some(v.parse().unwrap()),
-                "mark" => r.mark = Some(v.parse().unwrap()),
-                _ => panic!("{k}"),
-            }
-        }
         Steer {
-            m: r,
+            m: m.replace('=', " ").parse().unwrap(),
             classid: Handle::new(1, minor),
             name: format!("c{minor:x}"),
         }

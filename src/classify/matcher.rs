@@ -87,6 +87,10 @@ pub enum MatchError {
     MarkWithOthers,
     #[error("an empty match would steer every packet")]
     Empty,
+    #[error("\"{0}\" is not a match field")]
+    UnknownField(String),
+    #[error("\"{0}\" has no value")]
+    MissingValue(String),
 }
 
 impl MatchError {
@@ -138,6 +142,9 @@ impl MatchError {
             }
             MatchError::Empty => {
                 "give at least one of src, dst, proto, sport, dport, dscp, mark".into()
+            }
+            MatchError::UnknownField(_) | MatchError::MissingValue(_) => {
+                "write fields and values: \"dst 10.0.0.5/32 proto tcp dport 443\"".into()
             }
         })
     }
@@ -642,6 +649,41 @@ impl fmt::Display for Match {
     }
 }
 
+impl FromStr for Match {
+    type Err = FieldError;
+    /// The words [`Display`](fmt::Display) prints, read back: `dst 10.0.0.5/32 proto tcp
+    /// dport 443`, `all`. (For tests, tools and messages; the policy has its own TOML keys.)
+    fn from_str(s: &str) -> Result<Match, FieldError> {
+        let mut m = Match::default();
+        let w: Vec<&str> = s.split_whitespace().collect();
+        if w == ["all"] {
+            return Ok(m);
+        }
+        let entry = |e| FieldError {
+            field: Field::Entry,
+            error: e,
+        };
+        if let Some(last) = w.last().filter(|_| !w.len().is_multiple_of(2)) {
+            return Err(entry(MatchError::MissingValue(last.to_string())));
+        }
+        for kv in w.chunks(2) {
+            let (k, v) = (kv[0], kv[1]);
+            let at = |field| move |error| FieldError { field, error };
+            match k {
+                "src" => m.src = Some(v.parse().map_err(at(Field::Src))?),
+                "dst" => m.dst = Some(v.parse().map_err(at(Field::Dst))?),
+                "proto" => m.proto = Some(v.parse().map_err(at(Field::Proto))?),
+                "sport" => m.sport = Some(v.parse().map_err(at(Field::Sport))?),
+                "dport" => m.dport = Some(v.parse().map_err(at(Field::Dport))?),
+                "dscp" => m.dscp = Some(v.parse().map_err(at(Field::Dscp))?),
+                "mark" => m.mark = Some(v.parse().map_err(at(Field::Mark))?),
+                _ => return Err(entry(MatchError::UnknownField(k.into()))),
+            }
+        }
+        Ok(m)
+    }
+}
+
 /// Two entries of a tree that cannot both be honoured: the same match steering into two
 /// classes, or two equally specific overlapping matches of different classes (nothing says
 /// which wins). Indexes are into the slice given to [`conflicts`].
@@ -733,23 +775,24 @@ pub fn conflicts<C: PartialEq>(items: &[(Match, C)]) -> Vec<Conflict> {
 mod tests {
     use super::*;
 
-    fn m(src: &str) -> Match {
-        // "dst=10.0.0.5/32 proto=tcp dport=443" → Match, for compact tests.
-        let mut r = Match::default();
-        for kv in src.split_whitespace() {
-            let (k, v) = kv.split_once('=').expect("k=v");
-            match k {
-                "src" => r.src = Some(v.parse().expect("src")),
-                "dst" => r.dst = Some(v.parse().expect("dst")),
-                "proto" => r.proto = Some(v.parse().expect("proto")),
-                "sport" => r.sport = Some(v.parse().expect("sport")),
-                "dport" => r.dport = Some(v.parse().expect("dport")),
-                "dscp" => r.dscp = Some(v.parse().expect("dscp")),
-                "mark" => r.mark = Some(v.parse().expect("mark")),
-                _ => panic!("field {k}"),
-            }
+    fn m(s: &str) -> Match {
+        s.replace('=', " ").parse().expect("a match")
+    }
+
+    #[test]
+    fn display_and_from_str_round_trip() {
+        for s in [
+            "all",
+            "dst 10.0.0.5/32 proto tcp dport 443",
+            "src 2001:db8::/48 proto udp sport 1000-2000 dscp EF",
+            "mark 0x10/0xff",
+        ] {
+            assert_eq!(s.parse::<Match>().unwrap().to_string(), s);
         }
-        r
+        let e = "dst 10.0.0.5/24".parse::<Match>().unwrap_err();
+        assert_eq!(e.field, Field::Dst);
+        assert!("dst".parse::<Match>().is_err());
+        assert!("color red".parse::<Match>().is_err());
     }
 
     #[test]
