@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod check;
 pub mod child;
+pub mod classify;
 pub mod cli;
 pub mod complete;
 pub mod confirm;
@@ -16,6 +17,7 @@ pub mod fuzzing;
 pub mod import;
 pub mod input;
 pub mod limits;
+pub mod link;
 pub mod lock;
 pub mod metrics;
 pub mod model;

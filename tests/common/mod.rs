@@ -63,6 +63,180 @@ impl Drop for Netns {
     }
 }
 
+/// Two namespaces `a` and `b` joined by a veth pair `a0` (in a) ↔ `b0` (in b), with
+/// 10.77.0.1/24 + fd77::1/64 on a0 and 10.77.0.2/24 + fd77::2/64 on b0, everything up;
+/// both deleted on drop, also when the test panics. For traffic tests: what leaves a0 is
+/// shaped by a0's root qdisc, what arrives at a0 passes its ingress hook.
+#[allow(dead_code)]
+pub struct NetnsPair {
+    pub a: String,
+    pub b: String,
+}
+
+#[allow(dead_code)]
+impl NetnsPair {
+    pub fn new(tag: &str) -> NetnsPair {
+        let pair = NetnsPair {
+            a: format!("qx-{tag}-a-{}", std::process::id()),
+            b: format!("qx-{tag}-b-{}", std::process::id()),
+        };
+        for ns in [&pair.a, &pair.b] {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let (a, b) = (pair.a.as_str(), pair.b.as_str());
+        for args in [
+            &["netns", "add", a][..],
+            &["netns", "add", b],
+            &[
+                "-n", a, "link", "add", "a0", "type", "veth", "peer", "name", "b0", "netns", b,
+            ],
+            &["-n", a, "addr", "add", "10.77.0.1/24", "dev", "a0"],
+            &["-n", b, "addr", "add", "10.77.0.2/24", "dev", "b0"],
+            &["-n", a, "addr", "add", "fd77::1/64", "dev", "a0", "nodad"],
+            &["-n", b, "addr", "add", "fd77::2/64", "dev", "b0", "nodad"],
+            &["-n", a, "link", "set", "a0", "up"],
+            &["-n", b, "link", "set", "b0", "up"],
+            &["-n", a, "link", "set", "lo", "up"],
+            &["-n", b, "link", "set", "lo", "up"],
+        ] {
+            run_ok("ip", args);
+        }
+        pair
+    }
+
+    /// `ip -n NS ARGS` must succeed; its stdout.
+    pub fn ip(&self, ns: &str, args: &[&str]) -> String {
+        let mut v = vec!["-n", ns];
+        v.extend_from_slice(args);
+        run_ok("ip", &v)
+    }
+
+    /// `tc -n NS ARGS` must succeed; its stdout.
+    pub fn tc(&self, ns: &str, args: &[&str]) -> String {
+        let mut v = vec!["-n", ns];
+        v.extend_from_slice(args);
+        run_ok("tc", &v)
+    }
+
+    /// Feeds `lines` to `tc -n NS -batch -`; panics with tc's message on failure.
+    pub fn tc_batch(&self, ns: &str, lines: &[String]) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("tc")
+            .args(["-n", ns, "-batch", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run tc -batch");
+        let mut input = lines.join("\n");
+        input.push('\n');
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write batch");
+        let out = child.wait_with_output().expect("tc -batch");
+        assert!(
+            out.status.success(),
+            "tc -batch failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A TCP flow from `from` to `addr` (an address in the other namespace) for `secs`
+    /// seconds; iperf3's receiver goodput converted to the wire rate htb shapes
+    /// (× (MSS + headers) / MSS: Ethernet 14 + IP 20/40 + TCP with timestamps 32).
+    pub fn tcp_wire_rate(&self, from: &str, to: &str, addr: &str, port: u16, secs: u32) -> f64 {
+        self.tcp_wire_rate_with(from, to, addr, port, secs, &[])
+    }
+
+    /// [`tcp_wire_rate`] with more iperf3 client options (`-B SRC`, `--dscp EF`).
+    pub fn tcp_wire_rate_with(
+        &self,
+        from: &str,
+        to: &str,
+        addr: &str,
+        port: u16,
+        secs: u32,
+        extra: &[&str],
+    ) -> f64 {
+        let port_s = port.to_string();
+        let server = std::process::Command::new("ip")
+            .args(["netns", "exec", to, "iperf3", "-s", "-1", "-p", &port_s])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("iperf3 is missing: tests/install-deps.sh must install it");
+        let _guard = KillOnDrop(server);
+        for _ in 0..100 {
+            let ss = std::process::Command::new("ip")
+                .args(["netns", "exec", to, "ss", "-Hltn"])
+                .output()
+                .expect("ss");
+            if String::from_utf8_lossy(&ss.stdout).contains(&format!(":{port} ")) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", from, "iperf3", "-J", "-c", addr, "-p", &port_s,
+            ])
+            .args(["-t", &secs.to_string(), "-O", "1"])
+            .args(extra)
+            .output()
+            .expect("iperf3 client");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("iperf3 -J: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        let bps = v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no receiver rate in {v}"));
+        let v6 = addr.contains(':');
+        let mss =
+            v["start"]["tcp_mss_default"]
+                .as_f64()
+                .unwrap_or(if v6 { 1428.0 } else { 1448.0 });
+        let headers = if v6 { 86.0 } else { 66.0 };
+        bps * (mss + headers) / mss
+    }
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run_ok(prog: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(prog)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
+    assert!(
+        out.status.success(),
+        "{prog} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Drop for NetnsPair {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .status();
+        }
+    }
+}
+
 /// Skips (visibly) a test that needs root. Use with `#[macro_use] mod common;`.
 #[allow(unused_macros)]
 macro_rules! need_root {

@@ -9,7 +9,7 @@ mod class;
 mod filter;
 pub mod json;
 mod qdisc;
-mod text;
+pub(crate) mod text;
 
 use anyhow::{anyhow, bail, Context, Result};
 

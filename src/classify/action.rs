@@ -1,0 +1,402 @@
+//! The tc actions qosctl attaches to filters: `mirred` (the ingress redirect to an ifb),
+//! `police` (drop above a rate), `connmark` / `ctinfo` (restore the conntrack mark before
+//! the redirect, so that marks classify downloads too). Each renders its tc arguments and
+//! is read back from `tc -j` and from the text form.
+//!
+//! This machine's kernel has mirred only; police, connmark and ctinfo are refused there
+//! ("Failed to load TC action module") and are proven in the kernel lab (tests/klab/).
+//! Their JSON carries no parameters (iproute2 prints police's rate, burst and mtu as text
+//! only, `print_police` in tc/m_police.c): what is read back from JSON is the kind and the
+//! control actions, the numbers come from the text form.
+
+use std::fmt;
+
+use crate::tc::read::json::J;
+use crate::tc::read::text;
+use crate::units::{Rate, Size};
+
+/// What an action does with a packet when it is done with it (tc's CONTROL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Go on with the next action of the filter.
+    Pipe,
+    /// Accept: classification ends successfully.
+    Ok,
+    Drop,
+    /// The packet left (mirred redirect).
+    Stolen,
+    Continue,
+    Reclassify,
+}
+
+impl Control {
+    pub fn tc(self) -> &'static str {
+        match self {
+            Control::Pipe => "pipe",
+            Control::Ok => "ok",
+            Control::Drop => "drop",
+            Control::Stolen => "stolen",
+            Control::Continue => "continue",
+            Control::Reclassify => "reclassify",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Control> {
+        Some(match s {
+            "pipe" => Control::Pipe,
+            "ok" | "pass" => Control::Ok,
+            "drop" | "shot" => Control::Drop,
+            "stolen" => Control::Stolen,
+            "continue" => Control::Continue,
+            "reclassify" => Control::Reclassify,
+            _ => return None,
+        })
+    }
+}
+
+/// `police rate R burst B mtu M conform-exceed EXCEED/CONFORM`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Police {
+    pub rate: Rate,
+    /// Bucket size in bytes. The kernel keeps it as time at `rate`, so the value read back
+    /// differs slightly (compare with a tolerance, as htb bursts).
+    pub burst: Size,
+    /// Largest packet that can conform; `None` = tc's default (2 KiB: larger packets are
+    /// dropped even below the rate, which is why OVS passes 65535).
+    pub mtu: Option<Size>,
+    pub exceed: Control,
+    pub conform: Control,
+}
+
+impl Police {
+    /// A policer alone on an ingress filter: above the rate drop, below it accept.
+    pub fn drop_above(rate: Rate, burst: Size) -> Police {
+        Police {
+            rate,
+            burst,
+            mtu: Some(Size(65535)),
+            exceed: Control::Drop,
+            conform: Control::Ok,
+        }
+    }
+}
+
+/// Where `connmark`/`ctinfo` restore from: the conntrack entry's mark (`ctinfo cpmark
+/// MASK` copies the masked mark; `connmark` copies all of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restore {
+    Connmark,
+    Ctinfo { mask: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// `mirred egress redirect dev IFB` (or `mirror`).
+    Mirred {
+        redirect: bool,
+        egress: bool,
+        dev: String,
+    },
+    Police(Police),
+    /// `connmark zone Z pipe` / `ctinfo cpmark MASK zone Z pipe`.
+    RestoreMark {
+        how: Restore,
+        zone: u16,
+    },
+    /// A kind qosctl does not write (gact, skbedit, …): shown, never kept.
+    Other {
+        kind: String,
+    },
+}
+
+impl Action {
+    /// The redirect qosctl puts on an interface's ingress.
+    pub fn redirect_to(dev: &str) -> Action {
+        Action::Mirred {
+            redirect: true,
+            egress: true,
+            dev: dev.to_string(),
+        }
+    }
+
+    /// The tc arguments, starting with `action`.
+    pub fn tc_args(&self) -> String {
+        match self {
+            Action::Mirred {
+                redirect,
+                egress,
+                dev,
+            } => format!(
+                "action mirred {} {} dev {dev}",
+                if *egress { "egress" } else { "ingress" },
+                if *redirect { "redirect" } else { "mirror" }
+            ),
+            Action::Police(p) => {
+                let mut s = format!("action police rate {} burst {}", p.rate.tc(), p.burst.tc());
+                if let Some(m) = p.mtu {
+                    s.push_str(&format!(" mtu {}", m.tc()));
+                }
+                s.push_str(&format!(
+                    " conform-exceed {}/{}",
+                    p.exceed.tc(),
+                    p.conform.tc()
+                ));
+                s
+            }
+            Action::RestoreMark { how, zone } => match how {
+                Restore::Connmark => format!("action connmark zone {zone} pipe"),
+                Restore::Ctinfo { mask } => {
+                    format!("action ctinfo cpmark {mask:#x} zone {zone} pipe")
+                }
+            },
+            Action::Other { kind } => format!("action {kind}"),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    /// In the policy's words, for `show`: `redirect to ifb-eth0`, `police 1mbit burst 16KiB`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Mirred {
+                redirect: true,
+                dev,
+                ..
+            } => write!(f, "redirect to {dev}"),
+            Action::Mirred { dev, .. } => write!(f, "mirror to {dev}"),
+            Action::Police(p) => write!(f, "police {} burst {}", p.rate, p.burst),
+            Action::RestoreMark {
+                how: Restore::Connmark,
+                ..
+            } => f.write_str("restore conntrack mark"),
+            Action::RestoreMark {
+                how: Restore::Ctinfo { mask },
+                ..
+            } => write!(f, "restore conntrack mark {mask:#x}"),
+            Action::Other { kind } => write!(f, "action {kind}"),
+        }
+    }
+}
+
+/// The `"actions"` array of a filter's JSON options.
+pub fn from_json(actions: Option<&J>) -> Vec<Action> {
+    let Some(list) = actions.and_then(J::as_array) else {
+        return Vec::new();
+    };
+    list.iter().map(json_action).collect()
+}
+
+fn json_action(a: &J) -> Action {
+    let kind = a.get("kind").and_then(J::as_str).unwrap_or("?");
+    let controls: Vec<Control> = a
+        .get_all("control_action")
+        .filter_map(|c| c.get("type").and_then(J::as_str).and_then(Control::parse))
+        .collect();
+    match kind {
+        "mirred" => Action::Mirred {
+            redirect: a.get("mirred_action").and_then(J::as_str) == Some("redirect"),
+            egress: a.get("direction").and_then(J::as_str) != Some("ingress"),
+            dev: a
+                .get("to_dev")
+                .and_then(J::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        },
+        // Rate, burst and mtu are text only; 0 marks "not read" (compare through text).
+        "police" => Action::Police(Police {
+            rate: Rate(0),
+            burst: Size(0),
+            mtu: None,
+            exceed: controls.first().copied().unwrap_or(Control::Drop),
+            conform: controls.get(1).copied().unwrap_or(Control::Ok),
+        }),
+        "connmark" => Action::RestoreMark {
+            how: Restore::Connmark,
+            zone: zone(a),
+        },
+        "ctinfo" => Action::RestoreMark {
+            how: Restore::Ctinfo {
+                mask: a
+                    .get("cpmark")
+                    .and_then(J::as_hex)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(u32::MAX),
+            },
+            zone: zone(a),
+        },
+        other => Action::Other {
+            kind: other.to_string(),
+        },
+    }
+}
+
+fn zone(a: &J) -> u16 {
+    a.get("zone")
+        .and_then(J::as_u64)
+        .and_then(|z| u16::try_from(z).ok())
+        .unwrap_or(0)
+}
+
+/// Action lines of the text form (continuation lines of a filter, trimmed):
+/// `action order 1: mirred (Egress Redirect to device ifb0) stolen`,
+/// `action order 1:  police 0x1 rate 1Mbit burst 16Kb mtu 2Kb action drop/pipe overhead 0b`,
+/// `action order 1: connmark zone 0 pipe`, `action order 1: ctinfo zone 0 pipe` with
+/// ` index 1 ref 1 bind 1 cpmark 0x000000ff` on the next line.
+pub fn from_text(lines: &[&str]) -> Vec<Action> {
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(rest) = l.strip_prefix("action order ") else {
+            continue;
+        };
+        let body = rest.split_once(':').map(|(_, b)| b.trim()).unwrap_or("");
+        let w: Vec<&str> = body.split_whitespace().collect();
+        let next = lines.get(i + 1).copied().unwrap_or("");
+        out.push(text_action(&w, next));
+    }
+    out
+}
+
+fn after<'a>(t: &[&'a str], k: &str) -> Option<&'a str> {
+    t.iter()
+        .position(|x| *x == k)
+        .and_then(|i| t.get(i + 1))
+        .copied()
+}
+
+fn text_action(w: &[&str], next: &str) -> Action {
+    match w.first().copied() {
+        Some("mirred") => {
+            let words = w.join(" ");
+            Action::Mirred {
+                redirect: words.contains("Redirect"),
+                egress: !words.contains("(Ingress"),
+                dev: after(w, "device")
+                    .map(|d| d.trim_end_matches(')').to_string())
+                    .unwrap_or_default(),
+            }
+        }
+        Some("police") => {
+            let (exceed, conform) = after(w, "action")
+                .and_then(|a| a.split_once('/').or(Some((a, "ok"))))
+                .map(|(e, c)| (Control::parse(e), Control::parse(c)))
+                .unwrap_or((None, None));
+            Action::Police(Police {
+                rate: after(w, "rate").and_then(text::rate).unwrap_or(Rate(0)),
+                burst: after(w, "burst").and_then(text::size).unwrap_or(Size(0)),
+                mtu: after(w, "mtu").and_then(text::size),
+                exceed: exceed.unwrap_or(Control::Drop),
+                conform: conform.unwrap_or(Control::Ok),
+            })
+        }
+        Some(k @ ("connmark" | "ctinfo")) => {
+            let zone = after(w, "zone").and_then(|z| z.parse().ok()).unwrap_or(0);
+            let how = if k == "connmark" {
+                Restore::Connmark
+            } else {
+                let n: Vec<&str> = next.split_whitespace().collect();
+                let mask = after(&n, "cpmark")
+                    .and_then(|m| u32::from_str_radix(m.trim_start_matches("0x"), 16).ok())
+                    .unwrap_or(u32::MAX);
+                Restore::Ctinfo { mask }
+            };
+            Action::RestoreMark { how, zone }
+        }
+        Some(k) => Action::Other {
+            kind: k.to_string(),
+        },
+        None => Action::Other { kind: "?".into() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments() {
+        assert_eq!(
+            Action::redirect_to("ifb-eth0").tc_args(),
+            "action mirred egress redirect dev ifb-eth0"
+        );
+        let p = Police::drop_above(Rate(3_000_000), Size(37_500));
+        assert_eq!(
+            Action::Police(p.clone()).tc_args(),
+            "action police rate 3000000bit burst 37500 mtu 65535 conform-exceed drop/ok"
+        );
+        let piped = Police {
+            conform: Control::Pipe,
+            mtu: None,
+            ..p
+        };
+        assert_eq!(
+            Action::Police(piped).tc_args(),
+            "action police rate 3000000bit burst 37500 conform-exceed drop/pipe"
+        );
+        assert_eq!(
+            Action::RestoreMark {
+                how: Restore::Ctinfo { mask: 0xff },
+                zone: 0
+            }
+            .tc_args(),
+            "action ctinfo cpmark 0xff zone 0 pipe"
+        );
+        assert_eq!(
+            Action::RestoreMark {
+                how: Restore::Connmark,
+                zone: 3
+            }
+            .tc_args(),
+            "action connmark zone 3 pipe"
+        );
+    }
+
+    #[test]
+    fn text_forms_of_print_police_mirred_ctinfo() {
+        // Line shapes of iproute2's print_police / print_mirred / print_ctinfo.
+        let lines = [
+            "action order 1:  police 0x1 rate 1Mbit burst 16Kb mtu 2Kb action drop/pipe overhead 0b",
+            "ref 1 bind 1",
+            "action order 2: mirred (Egress Redirect to device ifb0) stolen",
+            "index 1 ref 1 bind 1",
+            "action order 3: ctinfo zone 0 pipe",
+            "index 1 ref 1 bind 1 cpmark 0x000000ff",
+        ];
+        let a = from_text(&lines);
+        assert_eq!(
+            a,
+            vec![
+                Action::Police(Police {
+                    rate: Rate(1_000_000),
+                    burst: Size(16 * 1024),
+                    mtu: Some(Size(2048)),
+                    exceed: Control::Drop,
+                    conform: Control::Pipe,
+                }),
+                Action::redirect_to("ifb0"),
+                Action::RestoreMark {
+                    how: Restore::Ctinfo { mask: 0xff },
+                    zone: 0
+                },
+            ]
+        );
+        assert_eq!(a[1].to_string(), "redirect to ifb0");
+    }
+
+    #[test]
+    fn json_of_the_kernel_lab_police_and_mirred() {
+        // tests/fixtures/tc/kernel-lab-*/filter-veth0-ingress-s.json: flower + police + mirred.
+        let out = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tc/kernel-lab-6.1.0-56-amd64-iproute2-6.15.0/filter-veth0-ingress-s.json"
+        ))
+        .unwrap();
+        let v = crate::tc::read::json::parse(&out).unwrap();
+        let opts = v.as_array().unwrap()[1].get("options").unwrap();
+        let a = from_json(opts.get("actions"));
+        assert_eq!(a.len(), 2);
+        let Action::Police(p) = &a[0] else {
+            panic!("{a:?}")
+        };
+        assert_eq!((p.exceed, p.conform), (Control::Drop, Control::Pipe));
+        assert_eq!(a[1], Action::redirect_to("ifb0"));
+    }
+}
