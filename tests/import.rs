@@ -216,7 +216,11 @@ fn dump(ns: &Netns, dev: &str) -> Vec<String> {
             .args(what)
             .output()
             .expect("run tc");
-        lines.extend(String::from_utf8_lossy(&out.stdout).lines().map(String::from));
+        lines.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(String::from),
+        );
     }
     lines.sort();
     lines
