@@ -93,7 +93,7 @@ _qosctl() {
             return 0
             ;;
         qosctl__subcmd__apply)
-            opts="-h -V --dry-run --detailed-exitcode --json --confirm-within --state --netns --tc --help --version"
+            opts="-h -V --dry-run --detailed-exitcode --json --confirm-within --state --force --netns --tc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -371,7 +371,7 @@ _qosctl() {
             return 0
             ;;
         qosctl__subcmd__watch)
-            opts="-h -V --netns --tc --help --version"
+            opts="-h -V --force --netns --tc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

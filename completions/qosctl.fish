@@ -49,6 +49,7 @@ complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -l tc -d 'The tc bi
 complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -l dry-run -d 'Print the plan and change nothing. Works without root'
 complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -l detailed-exitcode -d 'Exit 0 when in sync, 2 when changes are pending (or were applied), 1 on error'
 complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -l json -d 'Print the plan (and result) as JSON'
+complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -l force -d 'Adopt foreign state: let the plan replace qdiscs and filters on the policy\'s interfaces that qosctl did not create (without it, apply refuses and names them)'
 complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -s V -l version -d 'Print version'
 complete -c qosctl -n "__fish_qosctl_using_subcommand show" -s p -l policy -d 'Show the class names and policy rates of this policy beside the live values' -r -F
@@ -59,6 +60,7 @@ complete -c qosctl -n "__fish_qosctl_using_subcommand show" -s h -l help -d 'Pri
 complete -c qosctl -n "__fish_qosctl_using_subcommand show" -s V -l version -d 'Print version'
 complete -c qosctl -n "__fish_qosctl_using_subcommand watch" -l netns -d 'Act inside the named network namespace (runs `tc -n NAME`)' -r
 complete -c qosctl -n "__fish_qosctl_using_subcommand watch" -l tc -d 'The tc binary to run [default: `tc` found on PATH]' -r -F
+complete -c qosctl -n "__fish_qosctl_using_subcommand watch" -l force -d 'Adopt foreign state on every apply, as `apply --force`'
 complete -c qosctl -n "__fish_qosctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qosctl -n "__fish_qosctl_using_subcommand watch" -s V -l version -d 'Print version'
 complete -c qosctl -n "__fish_qosctl_using_subcommand confirm" -l netns -d 'Act inside the named network namespace (runs `tc -n NAME`)' -r
