@@ -7,7 +7,8 @@
 //!
 //! - **root**: `htb 1:` whose classes all have major 1, whose only parentless class is
 //!   `1:1`, every other class below it, no class `1:ffff` (qosctl never hashes there); and
-//!   which shares at least one class besides `1:1` with the policy, or has no other class.
+//!   which shares at least one class besides `1:1` with the policy, or has no other class
+//!   (or the policy has no classes to compare with: netem-only or empty).
 //!   Or `netem 1:` without classes (an impairment-only interface).
 //! - **leaf qdisc**: on class `1:m` with handle `m:`, of a kind qosctl writes.
 //! - **filter** on the root: `fw`, `protocol all`, at [`FW_FILTER_PRIO`].
@@ -199,8 +200,10 @@ fn root_foreign(desired: &DeviceState, live: &DeviceState, root: &Qdisc) -> Opti
         .map(|c| c.handle)
         .filter(|h| *h != top)
         .collect();
+    // A policy without classes (netem-only, or nothing) gives no handles to compare with:
+    // the shape alone decides then.
     let shared = others.iter().any(|h| desired.class(*h).is_some());
-    if !others.is_empty() && !shared {
+    if !others.is_empty() && !desired.classes.is_empty() && !shared {
         return Some(format!(
             "none of its {} classes is a class of the policy",
             others.len()
@@ -286,12 +289,11 @@ fn root_replacement(desired: &DeviceState) -> String {
             let mut s = format!("{} {} of the policy", r.kind.kind_name(), r.handle);
             let (c, f) = (desired.classes.len(), desired.filters.len());
             if c > 0 {
-                let _ = write!(
-                    s,
-                    " ({c} class{}, {f} fw filter{})",
-                    if c == 1 { "" } else { "es" },
-                    plural(f)
-                );
+                let _ = write!(s, " ({c} class{}", if c == 1 { "" } else { "es" });
+                if f > 0 {
+                    let _ = write!(s, ", {f} fw filter{}", plural(f));
+                }
+                s.push(')');
             }
             s
         }
