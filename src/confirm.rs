@@ -296,6 +296,7 @@ fn detach(slot: &Slot) -> Result<()> {
 
 /// The detached process: waits for a confirmation or the deadline, then rolls back.
 /// Returns its exit code.
+#[allow(clippy::too_many_arguments)] // main c1b7d87 added the eighth; let its owner regroup them
 fn waiter(
     global: &Global,
     slot: &Slot,
@@ -381,11 +382,15 @@ fn waiter(
         println!("{} confirmed: the change stays", stamp());
         return 0;
     }
-    let result = crate::apply::restore(tc, desired, before, snap);
+    // Uninterruptible: the SIGTERM that asked for this rollback must not stop its tc.
+    let result = crate::apply::restore(&tc.uninterruptible(), desired, before, snap);
     let _ = std::fs::remove_file(&slot.record);
     match result {
         Ok(how) => {
-            println!("{} {why}: rolled back; {how}", stamp());
+            println!(
+                "{} {why}: rolled back to the state read before the apply; {how}",
+                stamp()
+            );
             0
         }
         Err(e) => {

@@ -44,7 +44,7 @@ state() { tc -d qdisc show dev veth0; tc -d class show dev veth0; fw_filters vet
 before=$(state)
 q_step "apply netem-3-dupmix: refused by the kernel (exit 1)" 1 apply "$P3"
 has "apply shows the kernel's refusal and the fix" "$(tr '\n' ' ' < "$QOUT")" \
-  'cannot mix duplicating netems' 'this kernel refuses a netem with duplicate' 'nothing was changed:'
+  'cannot mix duplicating netems' 'this kernel refuses a netem with duplicate' 'restored: every interface reads back exactly'
 eq "veth0 exactly as before the refused apply (n1 back at 20mbit)" "$(state)" "$before"
 in_sync "netem-2 still in sync after the refused apply" "$P2"
 reset_done "netem" "$P2" veth0 dummy0
