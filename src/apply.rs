@@ -49,19 +49,27 @@ pub fn apply_loaded(
             None => read_all(&Tc::locate(global)?, &desired)?,
         };
         let plan = make_plan(&desired, &live);
+        let found = crate::foreign::find(&desired, &live, &plan);
         let order = rollback::batch_order(&plan, &live, global.netns.as_deref());
-        if let Err(e) = &order {
+        if !found.is_empty() && !args.force {
+            eprintln!(
+                "note: apply would stop here: {}",
+                crate::foreign::refusal(&found)
+            );
+        } else if let Err(e) = &order {
             eprintln!("note: apply would stop here: {e:#}");
         }
         if args.json {
             let commands = order.unwrap_or_else(|_| plan.commands());
-            serde_json::to_writer_pretty(&mut out, &PlanJson::new(&plan, &commands))?;
+            let j = PlanJson::new(&plan, &commands).with_foreign(&found);
+            serde_json::to_writer_pretty(&mut out, &j)?;
             writeln!(out)?;
         } else {
             write!(
                 out,
-                "{}",
-                plan::render_human(&crate::escape::plan_for_display(&plan))
+                "{}{}",
+                plan::render_human(&crate::escape::plan_for_display(&plan)),
+                crate::foreign::render(&found, args.force)
             )?;
         }
         return Ok(Applied::new(exit_for(&plan, args.detailed_exitcode), 0));
@@ -102,6 +110,26 @@ pub fn apply_loaded(
             )?;
         }
         return Ok(Applied::new(Exit::Ok, 0));
+    }
+
+    // Refused before anything changed when the plan would replace what qosctl did not
+    // create (src/foreign.rs), unless --force adopts it.
+    let found = crate::foreign::find(&desired, &before, &plan);
+    if !found.is_empty() && !args.force {
+        if args.json {
+            let commands = plan.commands();
+            let j = PlanJson::new(&plan, &commands).with_foreign(&found);
+            serde_json::to_writer_pretty(&mut out, &j)?;
+            writeln!(out)?;
+        } else {
+            write!(
+                out,
+                "{}{}",
+                plan::render_human(&crate::escape::plan_for_display(&plan)),
+                crate::foreign::render(&found, false)
+            )?;
+        }
+        return Err(crate::foreign::refusal(&found));
     }
 
     // Refused here, before anything changed, if a failure could lose what qosctl cannot
@@ -189,7 +217,7 @@ pub fn apply_loaded(
 
     if args.json {
         let j = ApplyJson {
-            plan: PlanJson::new(&plan, &commands),
+            plan: PlanJson::new(&plan, &commands).with_foreign(&found),
             applied: commands.len(),
             verified: true,
         };
@@ -201,6 +229,7 @@ pub fn apply_loaded(
             "{}",
             plan::render_human(&crate::escape::plan_for_display(&plan))
         )?;
+        write!(out, "{}", crate::foreign::render(&found, true))?;
         writeln!(
             out,
             "Applied {} command{} in one tc -batch ({:.1} ms); read back: in sync.",
@@ -303,10 +332,14 @@ pub fn make_plan(desired: &Desired, live: &[DeviceState]) -> Plan {
             .devices
             .iter()
             .zip(live)
-            .map(|(d, l)| DevicePlan {
-                device: d.state.device.clone(),
-                alias: Some(d.alias.clone()),
-                ops: plan::diff_device(&d.state, l),
+            .map(|(d, l)| {
+                let ops = plan::diff_device(&d.state, l);
+                DevicePlan {
+                    device: d.state.device.clone(),
+                    alias: Some(d.alias.clone()),
+                    goes_with: plan::goes_with(&ops, l),
+                    ops,
+                }
             })
             .collect(),
     }
@@ -456,6 +489,10 @@ pub struct PlanJson<'a> {
     pub devices: &'a [DevicePlan],
     /// The `tc -batch` lines, in order: what apply runs.
     pub commands: &'a [String],
+    /// Objects qosctl did not create that the plan replaces (src/foreign.rs): a real
+    /// apply refuses them without --force.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub foreign: &'a [crate::foreign::Foreign],
 }
 
 impl<'a> PlanJson<'a> {
@@ -466,7 +503,12 @@ impl<'a> PlanJson<'a> {
             summary: plan.summary(),
             devices: &plan.devices,
             commands,
+            foreign: &[],
         }
+    }
+
+    pub fn with_foreign(self, foreign: &'a [crate::foreign::Foreign]) -> Self {
+        PlanJson { foreign, ..self }
     }
 }
 

@@ -130,6 +130,10 @@ pub struct ApplyArgs {
     /// default. Runs no tc and needs no root; a device not in FILE is planned as fresh.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// Adopt foreign state: let the plan replace qdiscs and filters on the policy's
+    /// interfaces that qosctl did not create (without it, apply refuses and names them).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +141,9 @@ pub struct WatchArgs {
     /// The policy file.
     #[arg(value_name = "POLICY")]
     pub policy: PathBuf,
+    /// Adopt foreign state on every apply, as `apply --force`.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

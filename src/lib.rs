@@ -13,6 +13,7 @@ pub mod cli;
 pub mod complete;
 pub mod confirm;
 pub mod escape;
+pub mod foreign;
 pub mod fuzzing;
 pub mod import;
 pub mod input;

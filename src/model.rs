@@ -31,6 +31,14 @@ impl Handle {
     }
     /// The ingress qdisc's handle `ffff:`.
     pub const INGRESS: Handle = Handle::qdisc(0xffff);
+    /// The two filter hooks of a clsact qdisc (`tc filter … ingress` / `egress`).
+    pub const CLSACT_INGRESS: Handle = Handle::new(0xffff, 0xfff2);
+    pub const CLSACT_EGRESS: Handle = Handle::new(0xffff, 0xfff3);
+
+    /// A filter parent of the ingress or clsact qdisc (`ffff:`, `ffff:fff2`, `ffff:fff3`).
+    pub const fn is_ingress_side(&self) -> bool {
+        self.major == 0xffff
+    }
 
     /// Parses `1:`, `1:a`, `ffff:`, `:a` (major 0). Hex, as tc prints them.
     pub fn parse(s: &str) -> Option<Handle> {

@@ -77,6 +77,35 @@ pub struct DevicePlan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
     pub ops: Vec<Op>,
+    /// Filters the kernel deletes with an ingress or clsact qdisc this plan removes: no
+    /// command of their own, listed so that the plan shows all it destroys ([`goes_with`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub goes_with: Vec<Filter>,
+}
+
+/// The live filters that go with an ingress or clsact qdisc that `ops` remove. A u32
+/// hash-table header (no match of its own) is not a filter anyone wrote: left out.
+pub fn goes_with(ops: &[Op], live: &DeviceState) -> Vec<Filter> {
+    let removes_ingress = ops.iter().any(
+        |op| matches!(op, Op::Remove { obj: Obj::Qdisc(q), .. } if q.parent == Parent::Ingress),
+    );
+    if !removes_ingress {
+        return Vec::new();
+    }
+    live.filters
+        .iter()
+        .filter(|f| f.parent.is_ingress_side())
+        .filter(|f| match &f.kind {
+            FilterKind::Other {
+                summary, handle, ..
+            } => {
+                !(summary.starts_with("ht divisor")
+                    && handle.as_deref().is_some_and(|h| h.ends_with(':')))
+            }
+            FilterKind::Fw { .. } => true,
+        })
+        .cloned()
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -962,6 +991,8 @@ pub fn describe(obj: &Obj) -> (String, String, String) {
         Obj::Qdisc(q) => {
             let at = match q.parent {
                 Parent::Root => "root".to_string(),
+                // Both hang at TC_H_INGRESS; the kind tells them apart.
+                Parent::Ingress if q.kind.kind_name() == "clsact" => "clsact".to_string(),
                 Parent::Ingress => "ingress".to_string(),
                 Parent::Class(p) => format!("on {p}"),
             };
@@ -1067,10 +1098,9 @@ pub fn render_human<'a>(plan: &'a Plan) -> String {
                 }
             }
         };
-        let rows: Vec<(char, String, String, String)> = d
-            .ops
-            .iter()
-            .map(|op| match op {
+        let mut rows: Vec<(char, String, String, String)> = Vec::new();
+        for op in &d.ops {
+            let row = match op {
                 Op::Add { obj, reason } => {
                     let (w, n, det) = describe(obj);
                     ('+', w, n, with_reason(det, &once(reason)))
@@ -1092,8 +1122,21 @@ pub fn render_human<'a>(plan: &'a Plan) -> String {
                         .join(", ");
                     ('~', w, n, det)
                 }
-            })
-            .collect();
+            };
+            rows.push(row);
+            if let Op::Remove {
+                obj: Obj::Qdisc(q), ..
+            } = op
+            {
+                if q.parent == Parent::Ingress {
+                    rows.extend(d.goes_with.iter().map(|f| {
+                        let (w, n, _) = describe(&Obj::Filter(f.clone()));
+                        let w = format!("{} prio {} on {}", w.trim_end(), f.prio, f.parent);
+                        ('-', w, n, format!("(goes with qdisc {})", q.handle))
+                    }));
+                }
+            }
+        }
         let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
         let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
         for (sign, what, name, det) in rows {

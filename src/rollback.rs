@@ -280,7 +280,7 @@ fn losses(op: &Op, live: &DeviceState) -> Vec<String> {
                 v.push(format!("{} qdisc {}", q.kind.kind_name(), q.handle));
             }
             match q.parent {
-                Parent::Ingress => v.extend(foreign_filters(&|f| f.parent == Handle::INGRESS)),
+                Parent::Ingress => v.extend(foreign_filters(&|f| f.parent.is_ingress_side())),
                 Parent::Root => {
                     v.extend(foreign_filters(&|f| f.parent == q.handle));
                     v.extend(foreign_leaves(&|l| matches!(l.parent, Parent::Class(_))));
@@ -342,8 +342,8 @@ fn touches_ingress(op: &Op) -> bool {
     let (Op::Add { obj, .. } | Op::Change { obj, .. } | Op::Remove { obj, .. }) = op;
     match obj {
         Obj::Qdisc(q) => q.parent == Parent::Ingress,
-        Obj::Filter(f) => f.parent == Handle::INGRESS,
-        Obj::FilterPrio { parent, .. } => *parent == Handle::INGRESS,
+        Obj::Filter(f) => f.parent.is_ingress_side(),
+        Obj::FilterPrio { parent, .. } => parent.is_ingress_side(),
         Obj::Class(_) => false,
     }
 }

@@ -437,7 +437,14 @@ fn wondershaper_style_script_imports_its_tree_and_names_the_rest() {
     // Removing the foreign u32 filters and the ingress qdisc could not be undone if the
     // batch failed, so apply refuses before changing anything and names them (safety).
     let before = dump(&ns, "a0");
-    let apply = qosctl(&ns, &["apply", p]);
+    // Without --force the foreign objects alone stop it (tests/foreign.rs); with it, the
+    // order still does.
+    let refused = qosctl(&ns, &["apply", p]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not create"), "{err}");
+    assert_eq!(dump(&ns, "a0"), before, "a refused apply changes nothing");
+    let apply = qosctl(&ns, &["apply", "--force", p]);
     let err = String::from_utf8_lossy(&apply.stderr);
     assert_eq!(apply.status.code(), Some(1), "{err}");
     assert!(err.contains("refusing to apply"), "{err}");

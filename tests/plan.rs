@@ -380,6 +380,7 @@ fn human_plan_has_signs_names_and_summary() {
             device: "eth0".into(),
             alias: Some("wan".into()),
             ops: diff_device(&want, &tree()),
+            goes_with: Vec::new(),
         }],
     };
     let text = qosctl::plan::render_human(&plan);

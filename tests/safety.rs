@@ -970,7 +970,9 @@ fn a_failure_at_every_line_of_real_batches_restores_the_kernel_exactly() {
     ] {
         set_up(&lab, &a, true, true);
         let before = lab.dump("a0");
-        let o = lab.qosctl(None, &["apply", p.to_str().unwrap()]);
+        // --force: the foreign objects are meant to be adopted; what is refused here is
+        // the order (safety), not the adoption (tests/foreign.rs).
+        let o = lab.qosctl(None, &["apply", "--force", p.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(stderr(&o).contains("refusing to apply"), "{}", text(&o));
         assert!(stderr(&o).contains(says), "{}", text(&o));
@@ -989,7 +991,7 @@ fn a_failure_at_every_line_of_real_batches_restores_the_kernel_exactly() {
             let before = lab.dump("a0");
             let mark = lab.dir.path().join(format!("fault-{name}-{k}"));
             let o = lab
-                .qosctl_cmd(Some(&tc), &["apply", p.to_str().unwrap()])
+                .qosctl_cmd(Some(&tc), &["apply", "--force", p.to_str().unwrap()])
                 .env("FAULT_AT", k.to_string())
                 .env("FAULT_MARK", &mark)
                 .output()
@@ -1012,7 +1014,7 @@ fn a_failure_at_every_line_of_real_batches_restores_the_kernel_exactly() {
         }
         eprintln!("{name}: {n} faults, {} not exact so far", bad.len());
         // And without a fault the plan applies and converges, foreign objects removed last.
-        let o = lab.qosctl(None, &["apply", p.to_str().unwrap()]);
+        let o = lab.qosctl(None, &["apply", "--force", p.to_str().unwrap()]);
         assert!(o.status.success(), "{name}: {}", text(&o));
         assert!(lab.in_sync(p), "{name}");
     }

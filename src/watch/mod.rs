@@ -79,6 +79,7 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<Exit> {
     let mut w = Watcher {
         global,
         policy: &args.policy,
+        force: args.force,
         ip,
         links: Links::default(),
         schedule: Schedule::default(),
@@ -151,6 +152,8 @@ fn poll_policy(path: PathBuf, tx: Sender<Event>) {
 struct Watcher<'a> {
     global: &'a Global,
     policy: &'a Path,
+    /// `watch --force`: every apply adopts foreign state.
+    force: bool,
     ip: Ip,
     links: Links,
     schedule: Schedule,
@@ -260,6 +263,7 @@ impl Watcher<'_> {
         }
         let args = ApplyArgs {
             policy: self.policy.to_path_buf(),
+            force: self.force,
             ..ApplyArgs::default()
         };
         let started = Instant::now();

@@ -60,8 +60,13 @@ fn read_device_with(tc: &Tc, dev: &str, stats: bool) -> Result<DeviceState> {
     if let Some(root) = qdiscs.iter().find(|q| q.parent == Parent::Root) {
         filter_parents.push(root.handle);
     }
-    if qdiscs.iter().any(|q| q.parent == Parent::Ingress) {
-        filter_parents.push(Handle::INGRESS);
+    match qdiscs.iter().find(|q| q.parent == Parent::Ingress) {
+        // clsact keeps its filters on two hooks of its own; `parent ffff:` shows none.
+        Some(q) if q.kind.kind_name() == "clsact" => {
+            filter_parents.extend([Handle::CLSACT_INGRESS, Handle::CLSACT_EGRESS]);
+        }
+        Some(_) => filter_parents.push(Handle::INGRESS),
+        None => {}
     }
     for parent in filter_parents {
         state.filters.extend(read_filters(tc, dev, parent, stats)?);
