@@ -297,12 +297,17 @@ fn class(w: &mut Writer, ctx: &mut Ctx, c: &Class, parent_ceil: Rate, parent_hea
     }
 }
 
-/// burst and cburst, only where they are not tc's default (within the planner's 3 %).
+/// burst and cburst, only where they are not tc's default (within the planner's 3 %) and
+/// the kernel can hold them as written (src/limits.rs). A value it cannot hold is one tc
+/// rounded itself (its default at a fast rate, say): written out, `check` would refuse it,
+/// and left out the planner does not compare it, so the live value stays as it is.
 fn bursts(w: &mut Writer, c: &Class) {
-    for (key, v) in [("burst", c.burst), ("cburst", c.cburst)] {
+    for (key, v, rate) in [("burst", c.burst, c.rate), ("cburst", c.cburst, c.ceil)] {
         if let Some(v) = v {
             let off = (v.bytes() as f64 - TC_DEFAULT_BURST as f64).abs();
-            if off > TC_DEFAULT_BURST as f64 * 0.03 {
+            let r = rate.kernel_bytes();
+            let holds = r == 0 || crate::limits::holds(r, v.bytes());
+            if off > TC_DEFAULT_BURST as f64 * 0.03 && holds {
                 w.line(format!("{key} = {}", v.bytes()));
             }
         }
