@@ -50,14 +50,11 @@ fn every_required_program_is_installed_by_install_deps() {
             }
         }
     }
-    // The programs bench/run.sh always dies without (`command -v X || die`, `[ -x X ] ||
-    // die` at the top level; indented ones belong to options the suite does not pass,
-    // such as --verify-fireqos's strace).
+    // The programs bench/run.sh dies without (`command -v X || die`, `[ -x X ] || die`),
+    // also those of its options (--verify-fireqos's strace): someone following
+    // BENCHMARKS.md on a machine set up by install-deps.sh must not lack them either.
     let bench = std::fs::read_to_string(root().join("bench/run.sh")).unwrap();
-    for l in bench
-        .lines()
-        .filter(|l| l.contains("|| die") && !l.starts_with(char::is_whitespace))
-    {
+    for l in bench.lines().filter(|l| l.contains("|| die")) {
         let words: Vec<&str> = l.split_whitespace().collect();
         let prog = match words.as_slice() {
             ["command", "-v", p, ..] => Some(*p),
@@ -78,6 +75,26 @@ fn every_required_program_is_installed_by_install_deps() {
         missing.is_empty(),
         "required by a test but not installed by tests/install-deps.sh: {missing:?}"
     );
+}
+
+/// tests/ansible.rs runs ansible-playbook and ansible-doc from the test venv
+/// (`bin.join("…")`), not from PATH: install-deps.sh must make and check exactly those.
+#[test]
+fn the_venv_programs_the_ansible_test_runs_are_installed_by_install_deps() {
+    let deps = std::fs::read_to_string(root().join("tests/install-deps.sh")).unwrap();
+    let test = std::fs::read_to_string(root().join("tests/ansible.rs")).unwrap();
+    let progs: BTreeSet<&str> = test
+        .match_indices("bin.join(\"")
+        .filter_map(|(at, m)| test[at + m.len()..].split('"').next())
+        .collect();
+    assert!(progs.contains("ansible-playbook"), "{progs:?}");
+    for p in progs {
+        assert!(
+            deps.contains(&format!("[ -x \"$venv/bin/{p}\" ]")),
+            "tests/ansible.rs runs {p} from the venv, but tests/install-deps.sh does not check \
+             that it installed it"
+        );
+    }
 }
 
 #[test]

@@ -28,6 +28,7 @@ need systemd-analyze systemd   # tests/systemd.rs verifies contrib/systemd
 need tmux tmux              # tests/observe.rs runs top in it
 need promtool prometheus    # tests/observe.rs checks metrics with it
 need fireqos fireqos        # tests/import.rs round-trips a tree FireQoS made
+need strace strace          # bench/run.sh --verify-fireqos traces what FireQoS runs
 python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)   # the venv below
 
 if [ "${#pkgs[@]}" -gt 0 ]; then
@@ -42,12 +43,19 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
     echo "installed: ${pkgs[*]}"
   fi
 fi
-# ansible-core (tests/ansible.rs) and prometheus_client (tests/observe.rs) from PyPI, in a
-# venv of their own: Debian's python refuses pip installs into the system (PEP 668).
+# ansible-playbook and ansible-doc (ansible-core; tests/ansible.rs) and prometheus_client
+# (tests/observe.rs) from PyPI, in a venv of their own: Debian's python refuses pip installs
+# into the system (PEP 668). Checked by the programs the tests run, not by an import: a venv
+# whose entry points are missing must be repaired, not kept.
 venv="${QOSCTL_TEST_VENV:-/opt/qosctl-tests/venv}"
-if ! "$venv/bin/python" -c 'import ansible, prometheus_client' 2>/dev/null; then
+if ! { [ -x "$venv/bin/python" ] && [ -x "$venv/bin/ansible-playbook" ] && [ -x "$venv/bin/ansible-doc" ] &&
+       "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; }; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q ansible-core prometheus_client
+  "$venv/bin/pip" install -q --upgrade ansible-core prometheus_client
+  for p in ansible-playbook ansible-doc; do
+    [ -x "$venv/bin/$p" ] || { echo "install-deps: $venv/bin/$p is missing after pip install ansible-core" >&2; exit 1; }
+  done
+  echo "installed: ansible-core (ansible-playbook, ansible-doc), prometheus_client in $venv"
 fi
 # rustfmt and clippy: run-all.sh runs `cargo fmt --check` and `cargo clippy`. With rustup they
 # are components; a toolchain from Debian's packages (no rustup) brings them as packages.
