@@ -59,19 +59,8 @@ pub fn apply_loaded(
         } else if let Err(e) = &order {
             eprintln!("note: apply would stop here: {e:#}");
         }
-        if args.json {
-            let commands = order.unwrap_or_else(|_| plan.commands());
-            let j = PlanJson::new(&plan, &commands).with_foreign(&found);
-            serde_json::to_writer_pretty(&mut out, &j)?;
-            writeln!(out)?;
-        } else {
-            write!(
-                out,
-                "{}{}",
-                plan::render_human(&crate::escape::plan_for_display(&plan)),
-                crate::foreign::render(&found, args.force)
-            )?;
-        }
+        let commands = order.unwrap_or_else(|_| plan.commands());
+        print_plan(&mut out, args.json, &plan, &commands, &found, args.force)?;
         return Ok(Applied::new(exit_for(&plan, args.detailed_exitcode), 0));
     }
 
@@ -103,11 +92,7 @@ pub fn apply_loaded(
             serde_json::to_writer_pretty(&mut out, &j)?;
             writeln!(out)?;
         } else {
-            write!(
-                out,
-                "{}",
-                plan::render_human(&crate::escape::plan_for_display(&plan))
-            )?;
+            print_plan(&mut out, false, &plan, &commands, &[], false)?;
         }
         return Ok(Applied::new(Exit::Ok, 0));
     }
@@ -116,19 +101,7 @@ pub fn apply_loaded(
     // create (src/foreign.rs), unless --force adopts it.
     let found = crate::foreign::find(&desired, &before, &plan);
     if !found.is_empty() && !args.force {
-        if args.json {
-            let commands = plan.commands();
-            let j = PlanJson::new(&plan, &commands).with_foreign(&found);
-            serde_json::to_writer_pretty(&mut out, &j)?;
-            writeln!(out)?;
-        } else {
-            write!(
-                out,
-                "{}{}",
-                plan::render_human(&crate::escape::plan_for_display(&plan)),
-                crate::foreign::render(&found, false)
-            )?;
-        }
+        print_plan(&mut out, args.json, &plan, &plan.commands(), &found, false)?;
         return Err(crate::foreign::refusal(&found));
     }
 
@@ -244,6 +217,31 @@ pub fn apply_loaded(
     // The plan is not empty here: Changes with --detailed-exitcode, else Ok.
     let exit = exit_for(&plan, args.detailed_exitcode);
     Ok(Applied::new(exit, commands.len()))
+}
+
+/// The plan as the dry run and a refused apply print it: JSON (operations, tc lines and
+/// the foreign objects) or the human plan with its "Foreign state" section.
+fn print_plan(
+    out: &mut impl Write,
+    json: bool,
+    plan: &Plan,
+    commands: &[String],
+    found: &[crate::foreign::Foreign],
+    forced: bool,
+) -> Result<()> {
+    if json {
+        let j = PlanJson::new(plan, commands).with_foreign(found);
+        serde_json::to_writer_pretty(&mut *out, &j)?;
+        writeln!(out)?;
+    } else {
+        write!(
+            out,
+            "{}{}",
+            plan::render_human(&crate::escape::plan_for_display(plan)),
+            crate::foreign::render(found, forced)
+        )?;
+    }
+    Ok(())
 }
 
 /// A read before the batch that a signal stopped: say so, nothing was changed yet.

@@ -5,11 +5,11 @@
 
 #[macro_use]
 mod common;
-use common::{Netns, LAB_POLICY};
+use common::{Case, LAB_POLICY};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The lab tree with a burst set on `bulk` (the last table) and a bfifo leaf there.
@@ -39,33 +39,9 @@ prio = 2
 leaf = { kind = "tbf", rate = "15mbit", burst = "20KiB", latency = "50ms" }
 "#;
 
-struct Case {
-    ns: Netns,
-    dir: tempfile::TempDir,
-}
-
+// Case (namespace, scratch directory, qosctl there) is tests/common's; these are this
+// file's own helpers on it.
 impl Case {
-    fn new(tag: &str) -> Case {
-        Case {
-            ns: Netns::with_veth(tag),
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn policy(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).expect("write policy");
-        p
-    }
-
-    fn qosctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_qosctl"))
-            .args(["--netns", &self.ns.0])
-            .args(args)
-            .output()
-            .expect("run qosctl")
-    }
-
     fn ok(&self, args: &[&str]) -> String {
         let o = self.qosctl(args);
         assert!(
@@ -79,18 +55,7 @@ impl Case {
 
     /// `tc -d qdisc/class/filter show dev a0`, every line, as a set.
     fn dump(&self) -> BTreeSet<String> {
-        let mut set = BTreeSet::new();
-        for what in ["qdisc", "class", "filter"] {
-            let o = Command::new("tc")
-                .args(["-n", &self.ns.0, "-d", what, "show", "dev", "a0"])
-                .output()
-                .expect("run tc");
-            assert!(o.status.success(), "tc {what} show failed");
-            for l in String::from_utf8_lossy(&o.stdout).lines() {
-                set.insert(format!("{what}: {}", l.trim_end()));
-            }
-        }
-        set
+        self.ns.dump(&["a0"])
     }
 
     /// The record of the namespace, keyed by its identity as qosctl keys it.

@@ -7,39 +7,14 @@
 
 #[macro_use]
 mod common;
-use common::{Netns, LAB_POLICY};
+use common::{Case, LAB_POLICY};
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-struct Case {
-    ns: Netns,
-    dir: tempfile::TempDir,
-}
-
+// Case (namespace, scratch directory, qosctl there) is tests/common's; these are this
+// file's own helpers on it.
 impl Case {
-    fn new(tag: &str) -> Case {
-        Case {
-            ns: Netns::with_veth(tag),
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn policy(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).expect("write policy");
-        p
-    }
-
-    fn qosctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_qosctl"))
-            .args(["--netns", &self.ns.0])
-            .args(args)
-            .output()
-            .expect("run qosctl")
-    }
-
     /// `tc` or `ip` inside the namespace; must succeed.
     fn run(&self, prog: &str, args: &str) {
         let o = Command::new(prog)
@@ -59,28 +34,7 @@ impl Case {
     /// Every line of `tc -d` qdisc, class and filter dumps (root, ingress, egress hooks)
     /// of every device of the namespace, as a set.
     fn dump(&self) -> BTreeSet<String> {
-        let mut set = BTreeSet::new();
-        for dev in ["a0", "b0", "ifb0"] {
-            let shows: [&[&str]; 6] = [
-                &["qdisc", "show", "dev", dev],
-                &["class", "show", "dev", dev],
-                &["filter", "show", "dev", dev],
-                &["filter", "show", "dev", dev, "parent", "ffff:"],
-                &["filter", "show", "dev", dev, "ingress"],
-                &["filter", "show", "dev", dev, "egress"],
-            ];
-            for args in shows {
-                let o = Command::new("tc")
-                    .args(["-n", &self.ns.0, "-d"])
-                    .args(args)
-                    .output()
-                    .expect("run tc");
-                for l in String::from_utf8_lossy(&o.stdout).lines() {
-                    set.insert(format!("{dev} {}: {}", args.join(" "), l.trim_end()));
-                }
-            }
-        }
-        set
+        self.ns.dump(&["a0", "b0", "ifb0"])
     }
 }
 

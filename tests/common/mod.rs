@@ -248,6 +248,71 @@ macro_rules! need_root {
     };
 }
 
+impl Netns {
+    /// Everything tc prints with `-d` for `devs` in this namespace (qdiscs, classes, and
+    /// filters on the root, on `ffff:` and on clsact's two hooks), as a set: tc's dump order
+    /// is not stable, and a restore or a refusal is judged by equality with an earlier dump.
+    /// A device that does not exist contributes nothing.
+    #[allow(dead_code)]
+    pub fn dump(&self, devs: &[&str]) -> std::collections::BTreeSet<String> {
+        let mut set = std::collections::BTreeSet::new();
+        for &dev in devs {
+            let shows: [&[&str]; 6] = [
+                &["qdisc", "show", "dev", dev],
+                &["class", "show", "dev", dev],
+                &["filter", "show", "dev", dev],
+                &["filter", "show", "dev", dev, "parent", "ffff:"],
+                &["filter", "show", "dev", dev, "ingress"],
+                &["filter", "show", "dev", dev, "egress"],
+            ];
+            for args in shows {
+                let o = std::process::Command::new("tc")
+                    .args(["-n", &self.0, "-d"])
+                    .args(args)
+                    .output()
+                    .expect("run tc");
+                for l in String::from_utf8_lossy(&o.stdout).lines() {
+                    set.insert(format!("{dev} {}: {}", args.join(" "), l.trim_end()));
+                }
+            }
+        }
+        set
+    }
+}
+
+/// A throw-away namespace with its veth pair and a scratch directory for policies, and
+/// qosctl run with `--netns` there: what the real-kernel tests of apply's safety share.
+#[allow(dead_code)]
+pub struct Case {
+    pub ns: Netns,
+    pub dir: tempfile::TempDir,
+}
+
+#[allow(dead_code)]
+impl Case {
+    pub fn new(tag: &str) -> Case {
+        Case {
+            ns: Netns::with_veth(tag),
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// Writes a policy file into the scratch directory.
+    pub fn policy(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("write policy");
+        p
+    }
+
+    pub fn qosctl(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_qosctl"))
+            .args(["--netns", &self.ns.0])
+            .args(args)
+            .output()
+            .expect("run qosctl")
+    }
+}
+
 /// A small htb tree on `a0` with kernel-default leaves (pfifo) that this machine's kernel
 /// has; `bulk` is the last table, so a test can append keys to it.
 #[allow(dead_code)]
