@@ -1,0 +1,62 @@
+//! The walker: reads the spanned TOML tree (`node`) into the policy's types (`schema`),
+//! collecting every problem instead of stopping at the first.
+//!
+//! - `cursor.rs`: tables and their keys (unknown keys, "did you mean").
+//! - `fields.rs`: one value of a type: strings, integers, rates, sizes, times, percentages.
+//! - `interface.rs`: the policy and its interfaces.
+//! - `tree.rs`: a tree (egress or ingress, read the same way) and its classes.
+//! - `leaf.rs`: leaf qdisc kinds and their options.
+//!
+//! netem's table has its own file, `policy/netem.rs`.
+
+mod cursor;
+mod fields;
+mod interface;
+mod leaf;
+mod tree;
+
+use super::diag::Diagnostic;
+use super::node::{Key, Node, Span};
+use super::problem::Problem;
+
+/// Collects diagnostics while walking; every reader returns `None` after reporting.
+#[derive(Default)]
+pub struct Walker {
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Walker {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// Reports `problem` at `span`.
+    pub fn report(&mut self, span: Span, problem: Problem<'_>) {
+        self.diags.push(problem.at(span));
+    }
+}
+
+/// Where to point for a value: the value itself, else its key.
+pub fn at(key: &Key, node: &Node) -> Span {
+    node.span.clone().or_else(|| key.span.clone())
+}
+
+pub fn find<'n>(entries: &'n [(Key, Node)], name: &str) -> Option<(&'n Key, &'n Node)> {
+    entries
+        .iter()
+        .find(|(k, _)| k.name == name)
+        .map(|(k, n)| (k, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::schema::{IFACE_KEYS, TREE_KEYS};
+
+    #[test]
+    fn an_interface_is_its_device_its_egress_tree_and_its_ingress() {
+        let mut keys = vec!["device"];
+        keys.extend_from_slice(TREE_KEYS);
+        keys.push("ingress");
+        assert_eq!(IFACE_KEYS, keys.as_slice());
+    }
+}
