@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::node::{Key, Node, Span, Value};
 use super::problem::Problem;
 use super::schema::Sp;
-use super::walk::{at, find, Walker};
+use super::walk::{at, find, track, Walker};
 use crate::model::{Loss, Netem, Slot};
 use crate::units::{Prob, Rate, Time};
 
@@ -280,22 +280,13 @@ fn slot(w: &mut Walker, key: &Key, node: &Node) -> Option<Slot> {
         let mut ok = true;
         for (k, n) in entries {
             match k.name.as_str() {
-                "min_delay" => {
-                    min = w.time(k, n);
-                    ok &= min.is_some();
-                }
-                "max_delay" => {
-                    max = w.time(k, n);
-                    ok &= max.is_some();
-                }
+                "min_delay" => min = track(&mut ok, w.time(k, n)),
+                "max_delay" => max = track(&mut ok, w.time(k, n)),
                 "packets" => {
-                    packets = w.int(k, n, 1, u32::MAX as i64).map(|v| v as u32);
-                    ok &= packets.is_some();
+                    let p = w.int(k, n, 1, u32::MAX as i64).map(|v| v as u32);
+                    packets = track(&mut ok, p);
                 }
-                "bytes" => {
-                    bytes = w.size(k, n);
-                    ok &= bytes.is_some();
-                }
+                "bytes" => bytes = track(&mut ok, w.size(k, n)),
                 _ => ok = false,
             }
         }

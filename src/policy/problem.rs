@@ -213,15 +213,11 @@ pub enum Problem<'a> {
         ceil: Rate,
         rate: Rate,
     },
-    RateAboveParentCeil {
+    /// `what` ("rate" or "ceil") of a class is above its parent's ceil.
+    AboveParentCeil {
+        what: &'a str,
         path: &'a str,
-        rate: Rate,
-        ceil: Rate,
-        parent: Who<'a>,
-    },
-    CeilAboveParentCeil {
-        path: &'a str,
-        ceil: Rate,
+        value: Rate,
         parent_ceil: Rate,
         parent: Who<'a>,
     },
@@ -336,7 +332,7 @@ impl Problem<'_> {
             PercentOutside { .. } | InvalidClassName { .. } | IdOutOfRange { .. } => None,
             MarkOutOfRange { .. } | NetemWrongType { .. } | SlotMaxBelowMin => None,
             DefaultWithoutClasses { .. } | TooManyClasses { .. } | CeilBelowRate { .. } => None,
-            RateAboveParentCeil { .. } | CeilAboveParentCeil { .. } => None,
+            AboveParentCeil { .. } => None,
             NotUtf8 { .. } => s("a policy is a TOML text file"),
             Unit(e) => e.hint.clone(),
             UnknownKey { key, allowed, .. } => Some(match did_you_mean(key, allowed) {
@@ -553,13 +549,9 @@ impl fmt::Display for Problem<'_> {
             CeilBelowRate { path, ceil, rate } => {
                 write!(f, "ceil {ceil} is below the rate {rate} of class \"{path}\"")
             }
-            RateAboveParentCeil { path, rate, ceil, parent } => write!(
+            AboveParentCeil { what, path, value, parent_ceil, parent } => write!(
                 f,
-                "rate {rate} of class \"{path}\" is above the ceil {ceil} of its parent {parent}"
-            ),
-            CeilAboveParentCeil { path, ceil, parent_ceil, parent } => write!(
-                f,
-                "ceil {ceil} of class \"{path}\" is above the ceil {parent_ceil} of its parent {parent}"
+                "{what} {value} of class \"{path}\" is above the ceil {parent_ceil} of its parent {parent}"
             ),
             ChildrenAboveRate { parent, sum, over, rate } => write!(
                 f,

@@ -59,33 +59,28 @@ impl<'p> Build<'p> {
             None => p_ceil.unwrap_or(rate),
             Some(cs) => apply_spec(&cs.v, p_ceil, "ceil", &cs.span, self.name, diags)?,
         };
-        match &c.ceil {
-            Some(cs) if ceil < rate => {
-                diags.push(Problem::CeilBelowRate { path, ceil, rate }.at(cs.span.clone()));
+        // Above the parent's ceil: the rate when the class has no ceil of its own (it
+        // inherits the parent's), else the ceil.
+        let above = match &c.ceil {
+            None => (ceil < rate).then_some(("rate", rate, &rspec.span, ceil)),
+            Some(cs) => {
+                if ceil < rate {
+                    diags.push(Problem::CeilBelowRate { path, ceil, rate }.at(cs.span.clone()));
+                }
+                let over = p_ceil.filter(|pc| ceil > *pc);
+                over.map(|parent_ceil| ("ceil", ceil, &cs.span, parent_ceil))
             }
-            None if ceil < rate => {
-                let parent = self.parent_of(i);
-                let p = Problem::RateAboveParentCeil {
-                    path,
-                    rate,
-                    ceil,
-                    parent,
-                };
-                diags.push(p.at(rspec.span.clone()));
-            }
-            _ => {}
-        }
-        if let (Some(cs), Some(parent_ceil)) = (&c.ceil, p_ceil) {
-            if ceil > parent_ceil {
-                let parent = self.parent_of(i);
-                let p = Problem::CeilAboveParentCeil {
-                    path,
-                    ceil,
-                    parent_ceil,
-                    parent,
-                };
-                diags.push(p.at(cs.span.clone()));
-            }
+        };
+        if let Some((what, value, span, parent_ceil)) = above {
+            let parent = self.parent_of(i);
+            let p = Problem::AboveParentCeil {
+                what,
+                path,
+                value,
+                parent_ceil,
+                parent,
+            };
+            diags.push(p.at(span.clone()));
         }
         Some((rate, ceil))
     }

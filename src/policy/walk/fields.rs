@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use super::{at, Walker};
+use super::{at, track, Walker};
 use crate::policy::node::{Key, Node, Value};
 use crate::policy::problem::Problem;
 use crate::policy::schema::RateSpec;
@@ -174,7 +174,7 @@ impl Walker {
         for (k, n) in entries {
             match k.name.as_str() {
                 "percent" => {
-                    percent = match &n.value {
+                    let p = match &n.value {
                         Value::Integer(i) => self.percent(k, n, *i as f64),
                         Value::Float(f) => self.percent(k, n, *f),
                         _ => {
@@ -182,16 +182,10 @@ impl Walker {
                             None
                         }
                     };
-                    ok &= percent.is_some();
+                    percent = track(&mut ok, p);
                 }
-                "min" => {
-                    min = self.rate(k, n);
-                    ok &= min.is_some();
-                }
-                "max" => {
-                    max = self.rate(k, n);
-                    ok &= max.is_some();
-                }
+                "min" => min = track(&mut ok, self.rate(k, n)),
+                "max" => max = track(&mut ok, self.rate(k, n)),
                 _ => ok = false,
             }
         }

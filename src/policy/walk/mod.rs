@@ -48,6 +48,13 @@ pub fn find<'n>(entries: &'n [(Key, Node)], name: &str) -> Option<(&'n Key, &'n 
         .map(|(k, n)| (k, n))
 }
 
+/// `v`, noting in `ok` whether it was read: a table whose every field must parse (a rate
+/// with min and max, a slot) is dropped as a whole when one did not.
+pub fn track<T>(ok: &mut bool, v: Option<T>) -> Option<T> {
+    *ok &= v.is_some();
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use crate::policy::schema::{IFACE_KEYS, TREE_KEYS};
