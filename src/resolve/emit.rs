@@ -115,9 +115,10 @@ impl Build<'_> {
                 minor_source: source,
             });
         }
+        // The first pass to write the model of a tree with classes: nothing to keep.
         let st = &mut self.out.state;
-        st.qdiscs.extend(qdiscs);
-        st.classes.extend(classes);
+        st.qdiscs = qdiscs;
+        st.classes = classes;
         self.out.classes = resolved;
     }
 
@@ -140,7 +141,7 @@ impl Build<'_> {
                 });
             }
         }
-        self.out.state.filters.extend(filters);
+        self.out.state.filters = filters;
     }
 
     /// Linux refuses a netem that duplicates packets in a tree that holds other netems

@@ -57,7 +57,52 @@ pub fn track<T>(ok: &mut bool, v: Option<T>) -> Option<T> {
 
 #[cfg(test)]
 mod tests {
-    use crate::policy::schema::{IFACE_KEYS, TREE_KEYS};
+    use super::Walker;
+    use crate::policy::node;
+    use crate::policy::schema::{Direction, IFACE_KEYS, TREE_KEYS};
+    use crate::units::Rate;
+
+    fn walk(src: &str) -> (crate::policy::schema::Policy, Vec<String>) {
+        let mut w = Walker::default();
+        let policy = w.policy(&node::parse(src).unwrap());
+        (policy, w.diags.into_iter().map(|d| d.message).collect())
+    }
+
+    #[test]
+    fn ingress_is_read_as_a_tree_and_refused_with_one_error() {
+        let (policy, errors) = walk(
+            "[interfaces.wan]\nrate = \"20mbit\"\n[interfaces.wan.ingress]\nrate = \"100mbit\"\n\
+             default = \"video\"\nbogus = 1\n[interfaces.wan.ingress.classes.video]\nrate = \"50%\"\n",
+        );
+        // Only the one error, as before ingress was read: not the unknown key inside it.
+        assert_eq!(errors, ["\"ingress\" is not supported yet"]);
+        let iface = &policy.interfaces[0];
+        assert_eq!(iface.egress.direction, Direction::Egress);
+        assert_eq!(
+            iface.egress.rate.as_ref().map(|r| r.v),
+            Some(Rate::from_bits(20_000_000))
+        );
+        let ingress = iface.ingress.as_ref().expect("ingress is a tree");
+        assert_eq!(ingress.direction, Direction::Ingress);
+        assert_eq!(
+            ingress.rate.as_ref().map(|r| r.v),
+            Some(Rate::from_bits(100_000_000))
+        );
+        assert_eq!(
+            ingress.default.as_ref().map(|d| d.v.as_str()),
+            Some("video")
+        );
+        assert_eq!(ingress.classes.len(), 1);
+        assert_eq!(ingress.classes[0].path, "video");
+        assert_eq!(
+            iface.name(Direction::Ingress).header(),
+            "interfaces.wan.ingress"
+        );
+        assert_eq!(
+            iface.name(Direction::Ingress).to_string(),
+            "the ingress of interface \"wan\""
+        );
+    }
 
     #[test]
     fn an_interface_is_its_device_its_egress_tree_and_its_ingress() {
