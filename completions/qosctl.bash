@@ -25,6 +25,9 @@ _qosctl() {
             qosctl,help)
                 cmd="qosctl__subcmd__help"
                 ;;
+            qosctl,import)
+                cmd="qosctl__subcmd__import"
+                ;;
             qosctl,reset)
                 cmd="qosctl__subcmd__reset"
                 ;;
@@ -40,6 +43,9 @@ _qosctl() {
             qosctl__subcmd__help,help)
                 cmd="qosctl__subcmd__help__subcmd__help"
                 ;;
+            qosctl__subcmd__help,import)
+                cmd="qosctl__subcmd__help__subcmd__import"
+                ;;
             qosctl__subcmd__help,reset)
                 cmd="qosctl__subcmd__help__subcmd__reset"
                 ;;
@@ -53,7 +59,7 @@ _qosctl() {
 
     case "${cmd}" in
         qosctl)
-            opts="-h -V --netns --tc --help --version check apply show reset help"
+            opts="-h -V --netns --tc --help --version check apply show reset import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -75,12 +81,16 @@ _qosctl() {
             return 0
             ;;
         qosctl__subcmd__apply)
-            opts="-h -V --dry-run --detailed-exitcode --json --netns --tc --help --version"
+            opts="-h -V --dry-run --detailed-exitcode --json --state --netns --tc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --netns)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -119,7 +129,7 @@ _qosctl() {
             return 0
             ;;
         qosctl__subcmd__help)
-            opts="check apply show reset help"
+            opts="check apply show reset import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -174,6 +184,20 @@ _qosctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        qosctl__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         qosctl__subcmd__help__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -195,6 +219,28 @@ _qosctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        qosctl__subcmd__import)
+            opts="-h -V --netns --tc --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -32,6 +32,7 @@ complete -c qosctl -n "__fish_qosctl_needs_command" -f -a "check" -d 'Validate a
 complete -c qosctl -n "__fish_qosctl_needs_command" -f -a "apply" -d 'Make the interfaces of a policy match it, changing only what differs'
 complete -c qosctl -n "__fish_qosctl_needs_command" -f -a "show" -d 'Show the live qdiscs, classes and filters with their counters'
 complete -c qosctl -n "__fish_qosctl_needs_command" -f -a "reset" -d 'Remove what qosctl manages (root and ingress qdiscs) from interfaces, returning them to the kernel default'
+complete -c qosctl -n "__fish_qosctl_needs_command" -f -a "import" -d 'Write a policy (to stdout) that reproduces the live traffic control of devices'
 complete -c qosctl -n "__fish_qosctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c qosctl -n "__fish_qosctl_using_subcommand check" -l netns -d 'Act inside the named network namespace (runs `tc -n NAME`)' -r
 complete -c qosctl -n "__fish_qosctl_using_subcommand check" -l tc -d 'The tc binary to run [default: `tc` found on PATH]' -r -F
@@ -39,6 +40,7 @@ complete -c qosctl -n "__fish_qosctl_using_subcommand check" -l json -d 'Print t
 complete -c qosctl -n "__fish_qosctl_using_subcommand check" -s q -l quiet -d 'Print nothing when the policy is valid: only errors, and the exit code (for pre-commit hooks and CI)'
 complete -c qosctl -n "__fish_qosctl_using_subcommand check" -s h -l help -d 'Print help'
 complete -c qosctl -n "__fish_qosctl_using_subcommand check" -s V -l version -d 'Print version'
+complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -l state -d 'With --dry-run: plan against saved state instead of the kernel. FILE is what `qosctl show --json` printed on the target host; `empty` plans from the kernel default. Runs no tc and needs no root; a device not in FILE is planned as fresh' -r -F
 complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -l netns -d 'Act inside the named network namespace (runs `tc -n NAME`)' -r
 complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -l tc -d 'The tc binary to run [default: `tc` found on PATH]' -r -F
 complete -c qosctl -n "__fish_qosctl_using_subcommand apply" -l dry-run -d 'Print the plan and change nothing. Works without root'
@@ -57,8 +59,13 @@ complete -c qosctl -n "__fish_qosctl_using_subcommand reset" -l netns -d 'Act in
 complete -c qosctl -n "__fish_qosctl_using_subcommand reset" -l tc -d 'The tc binary to run [default: `tc` found on PATH]' -r -F
 complete -c qosctl -n "__fish_qosctl_using_subcommand reset" -s h -l help -d 'Print help'
 complete -c qosctl -n "__fish_qosctl_using_subcommand reset" -s V -l version -d 'Print version'
-complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset help" -f -a "check" -d 'Validate a policy and print the resolved tree. Needs neither root nor tc'
-complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset help" -f -a "apply" -d 'Make the interfaces of a policy match it, changing only what differs'
-complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset help" -f -a "show" -d 'Show the live qdiscs, classes and filters with their counters'
-complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset help" -f -a "reset" -d 'Remove what qosctl manages (root and ingress qdiscs) from interfaces, returning them to the kernel default'
-complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c qosctl -n "__fish_qosctl_using_subcommand import" -l netns -d 'Act inside the named network namespace (runs `tc -n NAME`)' -r
+complete -c qosctl -n "__fish_qosctl_using_subcommand import" -l tc -d 'The tc binary to run [default: `tc` found on PATH]' -r -F
+complete -c qosctl -n "__fish_qosctl_using_subcommand import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c qosctl -n "__fish_qosctl_using_subcommand import" -s V -l version -d 'Print version'
+complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset import help" -f -a "check" -d 'Validate a policy and print the resolved tree. Needs neither root nor tc'
+complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset import help" -f -a "apply" -d 'Make the interfaces of a policy match it, changing only what differs'
+complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset import help" -f -a "show" -d 'Show the live qdiscs, classes and filters with their counters'
+complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset import help" -f -a "reset" -d 'Remove what qosctl manages (root and ingress qdiscs) from interfaces, returning them to the kernel default'
+complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset import help" -f -a "import" -d 'Write a policy (to stdout) that reproduces the live traffic control of devices'
+complete -c qosctl -n "__fish_qosctl_using_subcommand help; and not __fish_seen_subcommand_from check apply show reset import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -17,11 +17,14 @@ use crate::Exit;
 pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let (desired, warnings) = crate::policy::load_with_warnings(&args.policy)?;
     eprint!("{warnings}");
-    let tc = Tc::locate(global)?;
     let mut out = std::io::stdout().lock();
 
     if args.dry_run {
-        let live = read_all(&tc, &desired)?;
+        // --state: saved state instead of the kernel; no tc is located or run.
+        let live = match &args.state {
+            Some(s) => crate::state::for_plan(&crate::state::Source::new(s), &desired)?,
+            None => read_all(&Tc::locate(global)?, &desired)?,
+        };
         let plan = make_plan(&desired, &live);
         if args.json {
             let commands = plan.commands();
@@ -33,6 +36,10 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
         return Ok(exit_for(&plan, args.detailed_exitcode));
     }
 
+    if args.state.is_some() {
+        bail!("--state plans against saved state and changes nothing: add --dry-run");
+    }
+    let tc = Tc::locate(global)?;
     require_net_admin()?;
     // Held until we return: two applies never interleave their read-plan-write.
     let _lock = lock(global)?;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// `tc -batch`.
 ///
 /// Exit codes: 0 success (with --detailed-exitcode: in sync), 1 error, 2 changes pending
-/// (only with --detailed-exitcode).
+/// (only with --detailed-exitcode), 3 import was partial.
 #[derive(Debug, Parser)]
 #[command(
     name = "qosctl",
@@ -52,6 +52,12 @@ pub enum Command {
     /// Remove what qosctl manages (root and ingress qdiscs) from interfaces, returning
     /// them to the kernel default.
     Reset(ResetArgs),
+    /// Write a policy (to stdout) that reproduces the live traffic control of devices.
+    ///
+    /// Applied again, the policy is in sync with no command to run. What a policy cannot
+    /// express (foreign filters, unknown qdisc kinds, an ingress qdisc, CBQ) is kept as a
+    /// comment naming the object, and the exit code is 3 (partial import).
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +88,18 @@ pub struct ApplyArgs {
     /// Print the plan (and result) as JSON.
     #[arg(long)]
     pub json: bool,
+    /// With --dry-run: plan against saved state instead of the kernel. FILE is what
+    /// `qosctl show --json` printed on the target host; `empty` plans from the kernel
+    /// default. Runs no tc and needs no root; a device not in FILE is planned as fresh.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The devices whose live traffic control becomes the policy.
+    #[arg(value_name = "DEV", required = true)]
+    pub devices: Vec<String>,
 }
 
 #[derive(Debug, Args)]

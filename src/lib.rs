@@ -8,12 +8,14 @@
 pub mod apply;
 pub mod check;
 pub mod cli;
+pub mod import;
 pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod reset;
 pub mod resolve;
 pub mod show;
+pub mod state;
 pub mod tc;
 pub mod units;
 
@@ -28,6 +30,9 @@ pub enum Exit {
     Error = 1,
     /// With `--detailed-exitcode`: changes pending (dry run) or applied.
     Changes = 2,
+    /// `import`: the policy was written, but some objects it cannot express are only
+    /// comments in it.
+    Partial = 3,
 }
 
 impl From<Exit> for ExitCode {
@@ -43,6 +48,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Exit> {
         Command::Apply(a) => apply::run(&cli.global, &a),
         Command::Show(a) => show::run(&cli.global, &a),
         Command::Reset(a) => reset::run(&cli.global, &a),
+        Command::Import(a) => import::run(&cli.global, &a),
     }
 }
 

@@ -44,7 +44,8 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
-        let json = serde_json::to_string_pretty(&states).context("serializing the live state")?;
+        let file = crate::state::json::StateFile::from_states(&states, global.netns.as_deref());
+        let json = serde_json::to_string_pretty(&file).context("serializing the live state")?;
         writeln!(out, "{json}")?;
         return Ok(Exit::Ok);
     }

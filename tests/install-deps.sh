@@ -7,6 +7,7 @@ command -v iperf3 >/dev/null || pkgs+=(iperf3)
 command -v setpriv >/dev/null || pkgs+=(util-linux)
 command -v python3 >/dev/null || pkgs+=(python3)
 [ -x /usr/bin/time ] || pkgs+=(time)            # bench/run.sh measures peak memory with it
+command -v fireqos >/dev/null || pkgs+=(fireqos)   # tests/import.rs round-trips a tree FireQoS made
 if [ "${#pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${pkgs[*]} (run as root to install them)" >&2

@@ -130,14 +130,17 @@ fn tables_from_every_iproute2_version() {
 }
 
 #[test]
-fn json_is_the_live_model() {
+fn json_is_the_versioned_state_format() {
+    // docs/json.md; tests/state.rs checks the format field by field.
     let fake = FakeTc::new();
     let out = stdout_of(
         fake.qosctl("by-version/6.1.0")
             .args(["show", "--json", "v0", "v2"]),
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let devs = v.as_array().unwrap();
+    assert_eq!(v["format"], "qosctl-state");
+    assert_eq!(v["version"], 1);
+    let devs = v["devices"].as_array().unwrap();
     assert_eq!(devs.len(), 2);
     assert_eq!(devs[0]["device"], "v0");
     let c10 = devs[0]["classes"]
@@ -146,12 +149,13 @@ fn json_is_the_live_model() {
         .iter()
         .find(|c| c["handle"] == "1:10")
         .expect("class 1:10");
-    assert_eq!(c10["rate"], 20_000_000);
-    assert_eq!(c10["ceil"], 50_000_000);
+    assert_eq!(c10["rate_bps"], 20_000_000);
+    assert_eq!(c10["ceil_bps"], 50_000_000);
     assert_eq!(c10["prio"], 1);
     assert_eq!(c10["stats"]["packets"], 54);
-    assert_eq!(devs[1]["qdiscs"][0]["kind"]["type"], "tbf");
-    assert_eq!(devs[1]["qdiscs"][0]["kind"]["rate"], 2_000_000);
+    assert_eq!(devs[1]["qdiscs"][0]["kind"], "tbf");
+    assert_eq!(devs[1]["qdiscs"][0]["parent"], "root");
+    assert_eq!(devs[1]["qdiscs"][0]["options"]["rate_bps"], 2_000_000);
     assert_eq!(devs[1]["filters"].as_array().unwrap().len(), 0);
 }
 
@@ -163,10 +167,10 @@ fn unreadable_filter_json_falls_back_to_text() {
             .args(["show", "--json", "vbad"]),
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let filters = v[0]["filters"].as_array().unwrap();
+    let filters = v["devices"][0]["filters"].as_array().unwrap();
     assert_eq!(filters.len(), 7, "{out}");
     assert_eq!(filters[0]["classid"], "1:10");
-    assert_eq!(filters[0]["kind"]["handle"], "800::800");
+    assert_eq!(filters[0]["options"]["handle"], "800::800");
     let calls = fake.calls();
     assert_eq!(
         calls.len(),
@@ -187,7 +191,7 @@ fn without_devices_lists_those_with_a_tree() {
             .args(["show", "--json"]),
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let names: Vec<&str> = v
+    let names: Vec<&str> = v["devices"]
         .as_array()
         .unwrap()
         .iter()

@@ -59,3 +59,46 @@ impl Drop for Netns {
             .status();
     }
 }
+
+/// One device's state from a capture in tests/fixtures/tc/DIR, assembled as `read_device`
+/// does: the device's entries of QDISCS (a `tc -j qdisc show` of all devices), then the
+/// class dump and the filter dumps (file, parent) when given.
+#[allow(dead_code)]
+pub fn captured_state(
+    dir: &str,
+    qdiscs: &str,
+    dev: &str,
+    classes: Option<&str>,
+    filters: &[(&str, &str)],
+) -> qosctl::model::DeviceState {
+    use qosctl::tc::read::{parse_classes, parse_filters, parse_qdiscs};
+    let read = |file: &str| {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tc")
+            .join(dir)
+            .join(file);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let all: serde_json::Value = serde_json::from_str(&read(qdiscs)).expect("qdiscs are JSON");
+    let mine: Vec<_> = all
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .filter(|q| q["dev"] == dev)
+        .cloned()
+        .collect();
+    let mut st = qosctl::model::DeviceState {
+        device: dev.to_string(),
+        qdiscs: parse_qdiscs(&serde_json::to_string(&mine).unwrap()).unwrap(),
+        ..Default::default()
+    };
+    if let Some(c) = classes {
+        st.classes = parse_classes(&read(c)).unwrap();
+    }
+    for (file, parent) in filters {
+        let parent = qosctl::model::Handle::parse(parent).expect("a handle");
+        st.filters
+            .extend(parse_filters(&read(file), parent).unwrap());
+    }
+    st
+}
