@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::node::{Key, Node, Span, Value};
-use super::problem::Problem;
+use super::problem::{Place, Problem};
 use super::schema::Sp;
 use super::walk::{at, find, track, Walker};
 use crate::model::{Loss, Netem, Slot};
@@ -95,7 +95,7 @@ pub fn parse(w: &mut Walker, key: &Key, node: &Node) -> Option<Sp<Netem>> {
         Value::String(s) => {
             return preset_named(w, s, span.clone()).map(|v| Sp { span, v });
         }
-        Value::Table(_) => w.table(key, node, KEYS, "netem")?,
+        Value::Table(_) => w.table(key, node, KEYS, Place::Named("netem"))?,
         found => {
             let key = &key.name;
             w.report(span, Problem::NetemWrongType { key, found });
@@ -230,12 +230,12 @@ fn missing_needs(n: &Netem) -> impl Iterator<Item = &'static str> {
 fn loss(w: &mut Walker, key: &Key, node: &Node) -> Option<Loss> {
     match &node.value {
         Value::Table(_) => {
-            let entries = w.table(key, node, &["gemodel"], "loss")?;
+            let entries = w.table(key, node, &["gemodel"], Place::Named("loss"))?;
             let Some((gk, gn)) = find(entries, "gemodel") else {
                 w.report(at(key, node), Problem::LossWithoutGemodel);
                 return None;
             };
-            let ge = w.table(gk, gn, &["p", "r", "h", "k"], "gemodel")?;
+            let ge = w.table(gk, gn, &["p", "r", "h", "k"], Place::Named("gemodel"))?;
             let (mut p, mut r, mut h, mut k) = (None, None, None, None);
             let mut ok = true;
             for (kk, kn) in ge {
@@ -274,7 +274,7 @@ fn slot(w: &mut Walker, key: &Key, node: &Node) -> Option<Slot> {
             key,
             node,
             &["min_delay", "max_delay", "packets", "bytes"],
-            "slot",
+            Place::Named("slot"),
         )?;
         let (mut min, mut max, mut packets, mut bytes) = (None, None, None, None);
         let mut ok = true;

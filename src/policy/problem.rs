@@ -29,6 +29,35 @@ impl fmt::Display for Who<'_> {
     }
 }
 
+/// The table a key was found in, as "unknown key … in {place}" names it.
+#[derive(Debug, Clone, Copy)]
+pub enum Place<'a> {
+    Policy,
+    Interface(&'a str),
+    /// A tree with a table of its own (ingress).
+    Tree(TreeName<'a>),
+    Class(&'a str),
+    Leaf(&'a str),
+    /// A value written as a table: `rate = { percent = 40 }`.
+    Value(&'a str),
+    /// A table named by its key: netem, loss, gemodel, slot.
+    Named(&'static str),
+}
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Policy => write!(f, "the policy"),
+            Place::Interface(alias) => write!(f, "interface \"{alias}\""),
+            Place::Tree(t) => t.fmt(f),
+            Place::Class(path) => write!(f, "class \"{path}\""),
+            Place::Leaf(kind) => write!(f, "leaf \"{kind}\""),
+            Place::Value(key) => write!(f, "\"{key}\""),
+            Place::Named(name) => write!(f, "{name}"),
+        }
+    }
+}
+
 /// One problem of a policy, with what its message and hint need to say.
 #[derive(Debug)]
 pub enum Problem<'a> {
@@ -54,13 +83,13 @@ pub enum Problem<'a> {
     Unit(UnitError),
     UnknownKey {
         key: &'a str,
-        what: &'a str,
+        place: Place<'a>,
         allowed: &'a [&'a str],
     },
     /// A table written where a class belongs, without `classes.`.
     ClassWithoutClasses {
         key: &'a str,
-        what: &'a str,
+        place: Place<'a>,
     },
     IntOutOfRange {
         key: &'a str,
@@ -436,8 +465,8 @@ impl fmt::Display for Problem<'_> {
                 found.type_name()
             ),
             Unit(e) => write!(f, "{}", e.message),
-            UnknownKey { key, what, .. } | ClassWithoutClasses { key, what } => {
-                write!(f, "unknown key \"{key}\" in {what}")
+            UnknownKey { key, place, .. } | ClassWithoutClasses { key, place } => {
+                write!(f, "unknown key \"{key}\" in {place}")
             }
             IntOutOfRange { key, value, lo, hi } => {
                 write!(f, "\"{key}\" = {value} is out of range {lo}..={hi}")

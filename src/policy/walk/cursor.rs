@@ -3,7 +3,7 @@
 use super::{at, Walker};
 use crate::policy::diag::did_you_mean;
 use crate::policy::node::{Key, Node};
-use crate::policy::problem::Problem;
+use crate::policy::problem::{Place, Problem};
 
 impl Walker {
     pub(crate) fn wrong_type(&mut self, key: &Key, node: &Node, expected: &str) {
@@ -18,24 +18,14 @@ impl Walker {
         );
     }
 
-    /// The entries of a table, after reporting keys not in `allowed`.
+    /// The entries of a table, after reporting keys not in `allowed`; `place` is how the
+    /// messages name the table.
     pub fn table<'n>(
         &mut self,
         key: &Key,
         node: &'n Node,
         allowed: &[&str],
-        what: &str,
-    ) -> Option<&'n [(Key, Node)]> {
-        self.table_with(key, node, allowed, || what.to_string())
-    }
-
-    /// `table` with the description made only when needed (once per class adds up).
-    pub(crate) fn table_with<'n>(
-        &mut self,
-        key: &Key,
-        node: &'n Node,
-        allowed: &[&str],
-        what: impl Fn() -> String,
+        place: Place<'_>,
     ) -> Option<&'n [(Key, Node)]> {
         let Some(entries) = node.as_table() else {
             self.wrong_type(key, node, "a table");
@@ -45,7 +35,6 @@ impl Walker {
             if allowed.contains(&k.name.as_str()) {
                 continue;
             }
-            let what = what();
             if allowed.contains(&"classes")
                 && v.as_table().is_some()
                 && did_you_mean(&k.name, allowed).is_none()
@@ -53,22 +42,22 @@ impl Walker {
                 // `[interfaces.wan.voice]`: a class written without `classes.`.
                 let p = Problem::ClassWithoutClasses {
                     key: &k.name,
-                    what: &what,
+                    place,
                 };
                 self.report(k.span.clone(), p);
             } else {
-                self.unknown_key(k, allowed, &what);
+                self.unknown_key(k, allowed, place);
             }
         }
         Some(entries)
     }
 
-    pub(crate) fn unknown_key(&mut self, k: &Key, allowed: &[&str], what: &str) {
+    pub(crate) fn unknown_key(&mut self, k: &Key, allowed: &[&str], place: Place<'_>) {
         self.report(
             k.span.clone(),
             Problem::UnknownKey {
                 key: &k.name,
-                what,
+                place,
                 allowed,
             },
         );
@@ -79,7 +68,7 @@ impl Walker {
         &mut self,
         opts: &[&'e (Key, Node)],
         allowed: &[&str],
-        what: &str,
+        place: Place<'_>,
     ) -> Vec<(&'e Key, &'e Node)> {
         let mut out = Vec::new();
         for (k, n) in opts.iter().map(|e| (&e.0, &e.1)) {
@@ -88,7 +77,7 @@ impl Walker {
             } else {
                 let mut with_kind: Vec<&str> = allowed.to_vec();
                 with_kind.push("kind");
-                self.unknown_key(k, &with_kind, what);
+                self.unknown_key(k, &with_kind, place);
             }
         }
         out

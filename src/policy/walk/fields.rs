@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use super::{at, track, Walker};
 use crate::policy::node::{Key, Node, Value};
-use crate::policy::problem::Problem;
+use crate::policy::problem::{Place, Problem};
 use crate::policy::schema::RateSpec;
 use crate::units::{Prob, Rate, Size, Time, UnitError};
 
@@ -166,8 +166,8 @@ impl Walker {
 
     /// `{ percent = 40, min = "1mbit", max = "20mbit" }`.
     fn rate_spec_table(&mut self, key: &Key, node: &Node) -> Option<RateSpec> {
-        let what = format!("\"{}\"", key.name);
-        let entries = self.table(key, node, &["percent", "min", "max"], &what)?;
+        let place = Place::Value(&key.name);
+        let entries = self.table(key, node, &["percent", "min", "max"], place)?;
         let mut percent = None;
         let (mut min, mut max) = (None, None);
         let mut ok = true;

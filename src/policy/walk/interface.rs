@@ -4,9 +4,10 @@
 use super::{at, find, Walker};
 use crate::policy::diag::did_you_mean;
 use crate::policy::node::{Key, Node};
-use crate::policy::problem::Problem;
+use crate::policy::problem::{Place, Problem};
 use crate::policy::schema::{
-    invalid_device_name, Direction, Interface, Policy, Sp, Tree, IFACE_KEYS, TOP_KEYS, TREE_KEYS,
+    invalid_device_name, Direction, Interface, Policy, Sp, Tree, TreeName, IFACE_KEYS, TOP_KEYS,
+    TREE_KEYS,
 };
 
 impl Walker {
@@ -23,7 +24,7 @@ impl Walker {
                 // `[wan]` instead of `[interfaces.wan]`.
                 self.report(k.span.clone(), Problem::TopLevelTable { key: &k.name });
             } else {
-                self.unknown_key(k, TOP_KEYS, "the policy");
+                self.unknown_key(k, TOP_KEYS, Place::Policy);
             }
         }
         let Some((ik, inode)) = find(entries, "interfaces") else {
@@ -46,8 +47,7 @@ impl Walker {
     }
 
     fn interface(&mut self, key: &Key, node: &Node) -> Option<Interface> {
-        let what = format!("interface \"{}\"", key.name);
-        let entries = self.table(key, node, IFACE_KEYS, &what)?;
+        let entries = self.table(key, node, IFACE_KEYS, Place::Interface(&key.name))?;
         let mut device = Sp {
             span: key.span.clone(),
             v: key.name.clone(),
@@ -93,9 +93,12 @@ impl Walker {
     /// all it reports, as before: its own problems are dropped with the tree.
     fn ingress(&mut self, key: &Key, node: &Node, alias: &str) -> Option<Tree> {
         let before = self.diags.len();
-        let what = format!("the ingress of interface \"{alias}\"");
+        let name = TreeName {
+            alias,
+            direction: Direction::Ingress,
+        };
         let tree = self
-            .table(key, node, TREE_KEYS, &what)
+            .table(key, node, TREE_KEYS, Place::Tree(name))
             .map(|entries| self.tree(entries, Direction::Ingress, key.span.clone()));
         self.diags.truncate(before);
         self.report(key.span.clone(), Problem::IngressNotSupported);

@@ -5,7 +5,7 @@ use super::{at, find, Walker};
 use crate::model::{Cake, FqCodel, Netem, QdiscKind, Sfq};
 use crate::policy::netem;
 use crate::policy::node::{Key, Node, Span, Value};
-use crate::policy::problem::Problem;
+use crate::policy::problem::{Place, Problem};
 use crate::policy::schema::{Leaf, Sp};
 
 type Opts<'e> = [&'e (Key, Node)];
@@ -46,26 +46,26 @@ impl Walker {
             }
         };
         let opts: Vec<&(Key, Node)> = entries.iter().filter(|(k, _)| k.name != "kind").collect();
-        let what = format!("leaf \"{kind}\"");
+        let what = Place::Leaf(&kind);
         let leaf = match kind.as_str() {
             "pfifo" => {
                 let mut limit = None;
-                for (k, n) in self.known(&opts, &["limit"], &what) {
+                for (k, n) in self.known(&opts, &["limit"], what) {
                     limit = self.u32(k, n);
                 }
                 Leaf::Kind(QdiscKind::Pfifo { limit })
             }
             "bfifo" => {
                 let mut limit = None;
-                for (k, n) in self.known(&opts, &["limit"], &what) {
+                for (k, n) in self.known(&opts, &["limit"], what) {
                     limit = self.size(k, n);
                 }
                 Leaf::Kind(QdiscKind::Bfifo { limit })
             }
-            "tbf" => self.tbf(&opts, &what, &span),
-            "fq_codel" => Leaf::Kind(QdiscKind::FqCodel(self.fq_codel(&opts, &what))),
-            "cake" => Leaf::Kind(QdiscKind::Cake(self.cake(&opts, &what))),
-            "sfq" => Leaf::Kind(QdiscKind::Sfq(self.sfq(&opts, &what))),
+            "tbf" => self.tbf(&opts, what, &span),
+            "fq_codel" => Leaf::Kind(QdiscKind::FqCodel(self.fq_codel(&opts, what))),
+            "cake" => Leaf::Kind(QdiscKind::Cake(self.cake(&opts, what))),
+            "sfq" => Leaf::Kind(QdiscKind::Sfq(self.sfq(&opts, what))),
             "netem" => Leaf::Kind(QdiscKind::Netem(Box::new(
                 self.netem_leaf(key, node, &opts)?,
             ))),
@@ -77,7 +77,7 @@ impl Walker {
         Some(Sp { span, v: leaf })
     }
 
-    fn tbf(&mut self, opts: &Opts, what: &str, span: &Span) -> Leaf {
+    fn tbf(&mut self, opts: &Opts, what: Place, span: &Span) -> Leaf {
         let (mut rate, mut burst, mut limit, mut latency) = (None, None, None, None);
         for (k, n) in self.known(opts, &["rate", "burst", "limit", "latency"], what) {
             match k.name.as_str() {
@@ -98,7 +98,7 @@ impl Walker {
         }
     }
 
-    fn fq_codel(&mut self, opts: &Opts, what: &str) -> FqCodel {
+    fn fq_codel(&mut self, opts: &Opts, what: Place) -> FqCodel {
         let mut q = FqCodel::default();
         let keys = [
             "limit",
@@ -123,7 +123,7 @@ impl Walker {
         q
     }
 
-    fn cake(&mut self, opts: &Opts, what: &str) -> Cake {
+    fn cake(&mut self, opts: &Opts, what: Place) -> Cake {
         let mut q = Cake::default();
         let keys = [
             "bandwidth",
@@ -150,7 +150,7 @@ impl Walker {
         q
     }
 
-    fn sfq(&mut self, opts: &Opts, what: &str) -> Sfq {
+    fn sfq(&mut self, opts: &Opts, what: Place) -> Sfq {
         let mut q = Sfq::default();
         for (k, n) in self.known(opts, &["perturb", "limit", "quantum"], what) {
             match k.name.as_str() {

@@ -4,7 +4,7 @@
 
 use super::{at, find, Walker};
 use crate::policy::node::{Key, Node, Span, Value};
-use crate::policy::problem::Problem;
+use crate::policy::problem::{Place, Problem};
 use crate::policy::schema::{Class, Direction, Sp, Tree, CLASS_KEYS, MAX_CLASS_DEPTH};
 
 impl Walker {
@@ -74,7 +74,7 @@ impl Walker {
             );
             return None;
         }
-        let entries = self.table_with(key, node, CLASS_KEYS, || format!("class \"{path}\""))?;
+        let entries = self.table(key, node, CLASS_KEYS, Place::Class(&path))?;
         let mut c = Class {
             name: key.name.clone(),
             path,
