@@ -33,7 +33,7 @@ impl Build<'_> {
             } else {
                 Some(QdiscKind::FqCodel(model::FqCodel::default()))
             };
-            leaves.push(leaf);
+            leaves.push(leaf.map(Box::new));
         }
         self.leaves = leaves;
     }
@@ -97,7 +97,7 @@ impl Build<'_> {
                 qdiscs.push(Qdisc {
                     handle: Handle::qdisc(minor),
                     parent: Parent::Class(handle),
-                    kind: leaf.clone(),
+                    kind: QdiscKind::clone(leaf),
                     name: Some(name),
                     stats: None,
                 });
@@ -111,7 +111,7 @@ impl Build<'_> {
                 ceil,
                 prio,
                 marks: f.c.marks.iter().map(|m| m.v).collect(),
-                leaf: leaf.map(Box::new),
+                leaf,
                 minor_source: source,
             });
         }

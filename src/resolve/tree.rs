@@ -49,7 +49,8 @@ pub(super) struct Build<'p> {
     /// From `default`: the index of the default class.
     pub default: Option<usize>,
     /// From `leaves`: each leaf class's qdisc (None for inner classes and conflicts).
-    pub leaves: Vec<Option<QdiscKind>>,
+    /// Boxed as `ResolvedClass` keeps it: the box moves there, and 10,000 slots stay small.
+    pub leaves: Vec<Option<Box<QdiscKind>>>,
     pub out: BuiltTree,
 }
 
