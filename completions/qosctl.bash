@@ -22,6 +22,9 @@ _qosctl() {
             qosctl,check)
                 cmd="qosctl__subcmd__check"
                 ;;
+            qosctl,confirm)
+                cmd="qosctl__subcmd__confirm"
+                ;;
             qosctl,help)
                 cmd="qosctl__subcmd__help"
                 ;;
@@ -34,11 +37,17 @@ _qosctl() {
             qosctl,show)
                 cmd="qosctl__subcmd__show"
                 ;;
+            qosctl,watch)
+                cmd="qosctl__subcmd__watch"
+                ;;
             qosctl__subcmd__help,apply)
                 cmd="qosctl__subcmd__help__subcmd__apply"
                 ;;
             qosctl__subcmd__help,check)
                 cmd="qosctl__subcmd__help__subcmd__check"
+                ;;
+            qosctl__subcmd__help,confirm)
+                cmd="qosctl__subcmd__help__subcmd__confirm"
                 ;;
             qosctl__subcmd__help,help)
                 cmd="qosctl__subcmd__help__subcmd__help"
@@ -52,6 +61,9 @@ _qosctl() {
             qosctl__subcmd__help,show)
                 cmd="qosctl__subcmd__help__subcmd__show"
                 ;;
+            qosctl__subcmd__help,watch)
+                cmd="qosctl__subcmd__help__subcmd__watch"
+                ;;
             *)
                 ;;
         esac
@@ -59,7 +71,7 @@ _qosctl() {
 
     case "${cmd}" in
         qosctl)
-            opts="-h -V --netns --tc --help --version check apply show reset import help"
+            opts="-h -V --netns --tc --help --version check apply show watch confirm reset import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -81,12 +93,16 @@ _qosctl() {
             return 0
             ;;
         qosctl__subcmd__apply)
-            opts="-h -V --dry-run --detailed-exitcode --json --state --netns --tc --help --version"
+            opts="-h -V --dry-run --detailed-exitcode --json --confirm-within --state --netns --tc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --confirm-within)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -128,8 +144,30 @@ _qosctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        qosctl__subcmd__confirm)
+            opts="-h -V --rollback --netns --tc --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         qosctl__subcmd__help)
-            opts="check apply show reset import help"
+            opts="check apply show watch confirm reset import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,6 +195,20 @@ _qosctl() {
             return 0
             ;;
         qosctl__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        qosctl__subcmd__help__subcmd__confirm)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -213,6 +265,20 @@ _qosctl() {
             return 0
             ;;
         qosctl__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        qosctl__subcmd__help__subcmd__watch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -289,6 +355,28 @@ _qosctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        qosctl__subcmd__watch)
+            opts="-h -V --netns --tc --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --netns)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

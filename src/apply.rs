@@ -3,14 +3,13 @@
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cli::{ApplyArgs, Global};
 use crate::model::{Desired, DeviceState};
 use crate::plan::{self, DevicePlan, Obj, Op, Plan};
+use crate::rollback;
 use crate::tc::{read, Tc};
 use crate::Exit;
 
@@ -18,7 +17,31 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let (desired, warnings) = crate::policy::load_with_warnings(&args.policy)?;
     eprint!("{warnings}");
     let mut out = std::io::stdout().lock();
+    apply_loaded(global, args, desired, &mut out).map(|a| a.exit)
+}
 
+/// What an apply did, for callers that word their own report (`watch`).
+#[derive(Debug, Clone, Copy)]
+pub struct Applied {
+    pub exit: Exit,
+    /// tc commands run (0 when in sync).
+    pub commands: usize,
+}
+
+impl Applied {
+    fn new(exit: Exit, commands: usize) -> Applied {
+        Applied { exit, commands }
+    }
+}
+
+/// The apply of an already loaded policy, printing the plan and result to `out`: `run`
+/// for the command line, and the library entry `watch` calls on every re-converge.
+pub fn apply_loaded(
+    global: &Global,
+    args: &ApplyArgs,
+    desired: Desired,
+    mut out: &mut dyn Write,
+) -> Result<Applied> {
     if args.dry_run {
         // --state: saved state instead of the kernel; no tc is located or run.
         let live = match &args.state {
@@ -26,14 +49,22 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
             None => read_all(&Tc::locate(global)?, &desired)?,
         };
         let plan = make_plan(&desired, &live);
+        let order = rollback::batch_order(&plan, &live, global.netns.as_deref());
+        if let Err(e) = &order {
+            eprintln!("note: apply would stop here: {e:#}");
+        }
         if args.json {
-            let commands = plan.commands();
+            let commands = order.unwrap_or_else(|_| plan.commands());
             serde_json::to_writer_pretty(&mut out, &PlanJson::new(&plan, &commands))?;
             writeln!(out)?;
         } else {
-            write!(out, "{}", plan::render_human(&plan))?;
+            write!(
+                out,
+                "{}",
+                plan::render_human(&crate::escape::plan_for_display(&plan))
+            )?;
         }
-        return Ok(exit_for(&plan, args.detailed_exitcode));
+        return Ok(Applied::new(exit_for(&plan, args.detailed_exitcode), 0));
     }
 
     if args.state.is_some() {
@@ -42,12 +73,19 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let tc = Tc::locate(global)?;
     require_net_admin()?;
     // Held until we return: two applies never interleave their read-plan-write.
-    let _lock = lock(global)?;
-    let before = read_all(&tc, &desired)?;
+    let lock = lock(global)?;
+    crate::confirm::refuse_if_pending(global)?;
+    // From here a Ctrl-C or kill (TERM/HUP) stops tc and restores instead of leaving a
+    // half-applied tree.
+    crate::child::catch_signals()?;
+    let before = read_all(&tc, &desired).map_err(interrupted_before)?;
     let plan = make_plan(&desired, &before);
-    let commands = plan.commands();
 
     if plan.is_empty() {
+        let commands = Vec::new();
+        if args.confirm_within.is_some() {
+            eprintln!("Nothing changed, so no rollback is armed.");
+        }
         if args.json {
             let j = ApplyJson {
                 plan: PlanJson::new(&plan, &commands),
@@ -57,10 +95,24 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
             serde_json::to_writer_pretty(&mut out, &j)?;
             writeln!(out)?;
         } else {
-            write!(out, "{}", plan::render_human(&plan))?;
+            write!(
+                out,
+                "{}",
+                plan::render_human(&crate::escape::plan_for_display(&plan))
+            )?;
         }
-        return Ok(Exit::Ok);
+        return Ok(Applied::new(Exit::Ok, 0));
     }
+
+    // Refused here, before anything changed, if a failure could lose what qosctl cannot
+    // re-create; and the exact pre-apply dump, which the restore must reproduce.
+    let commands = rollback::batch_order(&plan, &before, tc.netns.as_deref())?;
+    let devices: Vec<String> = desired
+        .devices
+        .iter()
+        .map(|d| d.state.device.clone())
+        .collect();
+    let snap = rollback::snapshot(&tc, &devices).map_err(interrupted_before)?;
 
     // A plan of class changes only reads those classes back in the same tc process,
     // after the changes (see changed_classes).
@@ -72,12 +124,27 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
                 .map(|(dev, h)| format!("class show dev {dev} classid {h}")),
         );
     }
+    if let Some(s) = crate::child::pending() {
+        bail!(
+            "interrupted by {} before anything was changed",
+            crate::child::signal_name(s)
+        );
+    }
     let started = Instant::now();
     let printed = tc.batch_with(&["-d"], &batch);
     if let Err(e) = &printed {
-        let restore = restore(&tc, &desired, &before);
-        let mut msg = match (&e.command, e.line) {
-            (Some(cmd), Some(line)) => format!(
+        let restore = restore(&tc.uninterruptible(), &desired, &before, &snap);
+        let mut msg = match (&e.command, e.line, e.stop) {
+            (_, _, Some(crate::child::Stop::Signal(s))) => format!(
+                "interrupted by {} while tc -batch ran the {} commands of the plan: tc was stopped\n",
+                crate::child::signal_name(s),
+                commands.len()
+            ),
+            (_, _, Some(stop)) => format!(
+                "tc -batch of {} commands: {stop}\n",
+                commands.len()
+            ),
+            (Some(cmd), Some(line), None) => format!(
                 "tc failed at line {line} of {} of the batch:\n  {cmd}\n",
                 commands.len()
             ),
@@ -90,11 +157,9 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
             msg.push_str(&format!("hint: {h}\n"));
         }
         match restore {
-            Ok(()) => msg.push_str(
-                "nothing was changed: the interfaces were restored to the state read before the apply",
-            ),
+            Ok(m) => msg.push_str(&m),
             Err(r) => msg.push_str(&format!(
-                "RESTORE FAILED, the interfaces may be half-applied: {r:#}"
+                "RESTORE INCOMPLETE, the interfaces are not as they were before the apply: {r:#}"
             )),
         }
         bail!(msg);
@@ -102,16 +167,23 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
     let elapsed = started.elapsed();
 
     // Read back and verify convergence, naming any object and field that differs.
+    // The batch went through: a signal from now on no longer stops the verification.
     let after = match (&reread, &printed) {
         (Some(r), Ok(out)) => patch_classes(&plan, &before, r, out)?,
-        _ => read_all(&tc, &desired)?,
+        _ => read_all(&tc.uninterruptible(), &desired)?,
     };
+    if let Some(s) = crate::child::pending() {
+        eprintln!(
+            "note: {} arrived after the batch had completed; finishing the apply",
+            crate::child::signal_name(s)
+        );
+    }
     let rest = make_plan(&desired, &after);
     if !rest.is_empty() {
         bail!(
             "applied {} commands, but the kernel does not match the policy:\n{}",
             commands.len(),
-            mismatches(&rest)
+            mismatches(&crate::escape::plan_for_display(&rest))
         );
     }
 
@@ -124,7 +196,11 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
         serde_json::to_writer_pretty(&mut out, &j)?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", plan::render_human(&plan))?;
+        write!(
+            out,
+            "{}",
+            plan::render_human(&crate::escape::plan_for_display(&plan))
+        )?;
         writeln!(
             out,
             "Applied {} command{} in one tc -batch ({:.1} ms); read back: in sync.",
@@ -133,11 +209,23 @@ pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
             elapsed.as_secs_f64() * 1000.0
         )?;
     }
-    Ok(if args.detailed_exitcode {
-        Exit::Changes
-    } else {
-        Exit::Ok
-    })
+    if args.confirm_within.is_some() {
+        crate::confirm::arm(global, args, &tc, &desired, &before, &snap, &lock)?;
+    }
+    // The plan is not empty here: Changes with --detailed-exitcode, else Ok.
+    let exit = exit_for(&plan, args.detailed_exitcode);
+    Ok(Applied::new(exit, commands.len()))
+}
+
+/// A read before the batch that a signal stopped: say so, nothing was changed yet.
+fn interrupted_before(e: anyhow::Error) -> anyhow::Error {
+    match crate::child::pending() {
+        Some(s) => anyhow::anyhow!(
+            "interrupted by {} before anything was changed",
+            crate::child::signal_name(s)
+        ),
+        None => e,
+    }
 }
 
 /// What a kernel refusal usually means, for the messages people hit most.
@@ -190,12 +278,21 @@ fn exit_for(plan: &Plan, detailed: bool) -> Exit {
 /// Live state of every device the policy names. Any missing device is an error before
 /// anything is changed anywhere.
 pub fn read_all(tc: &Tc, desired: &Desired) -> Result<Vec<DeviceState>> {
+    for d in &desired.devices {
+        crate::tc::check_device_name(&d.state.device)
+            .with_context(|| format!("interface {}", crate::escape::escape(&d.alias)))?;
+    }
     desired
         .devices
         .iter()
         .map(|d| {
-            read::read_config(tc, &d.state.device)
-                .with_context(|| format!("interface {} ({})", d.alias, d.state.device))
+            read::read_config(tc, &d.state.device).with_context(|| {
+                format!(
+                    "interface {} ({})",
+                    crate::escape::escape(&d.alias),
+                    d.state.device
+                )
+            })
         })
         .collect()
 }
@@ -271,89 +368,52 @@ fn patch_classes(
     Ok(after)
 }
 
-/// Puts every device back as it was read before the apply, through the same differ.
-/// Objects qosctl cannot write (foreign classifiers and qdisc kinds) cannot be re-created.
-fn restore(tc: &Tc, desired: &Desired, before: &[DeviceState]) -> Result<()> {
+/// Puts every device back as it was read before the apply, through the same differ, then
+/// compares tc's full dump with the one taken before the batch: the message says
+/// "restored" only if they are equal, and names every entry that differs otherwise.
+/// Also the rollback of an unconfirmed `--confirm-within` change (src/confirm.rs).
+pub fn restore(
+    tc: &Tc,
+    desired: &Desired,
+    before: &[DeviceState],
+    snap: &[rollback::DeviceDump],
+) -> Result<String> {
     let now = read_all(tc, desired)?;
-    let before = restore_targets(desired, before);
+    let targets = rollback::restore_targets(before, snap);
     let mut lines = Vec::new();
-    let mut lost = Vec::new();
-    for (b, n) in before.iter().zip(&now) {
-        for op in plan::diff_device(b, n) {
-            if writes_foreign(&op) {
-                lost.push(format!("{}: {}", b.device, plan::describe(op_obj(&op)).0));
-            } else {
-                lines.push(plan::command(&b.device, &op));
+    for ((t, n), b) in targets.iter().zip(&now).zip(before) {
+        for op in plan::diff_device(t, n) {
+            if !rollback::writes_foreign(&op) && !rollback::untouched(&op, b, n) {
+                lines.push(plan::command(&t.device, &op));
             }
         }
     }
-    tc.batch(&lines).map_err(anyhow::Error::new)?;
-    let again = read_all(tc, desired)?;
-    let left: Vec<String> = before
-        .iter()
-        .zip(&again)
-        .flat_map(|(b, a)| {
-            plan::diff_device(b, a)
-                .into_iter()
-                .filter(|op| !writes_foreign(op))
-                .map(|op| format!("{}: {}", b.device, plan::describe(op_obj(&op)).0))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if !left.is_empty() {
-        bail!("after restoring, still different: {}", left.join("; "));
+    let ran = tc.batch(&lines);
+    let devices: Vec<String> = snap.iter().map(|d| d.device.clone()).collect();
+    let again = rollback::snapshot(tc, &devices)?;
+    let diffs = rollback::differences(snap, &again);
+    if diffs.is_empty() {
+        let compared: usize = snap.iter().map(|d| d.entries.len()).sum();
+        return Ok(format!(
+            "restored: every interface reads back exactly as before the apply \
+             ({compared} tc entries compared after {} restore command{})",
+            lines.len(),
+            if lines.len() == 1 { "" } else { "s" }
+        ));
     }
-    if !lost.is_empty() {
-        bail!(
-            "restored, except objects qosctl cannot re-create: {}",
-            lost.join("; ")
-        );
-    }
-    Ok(())
-}
-
-/// What to restore to. A burst or cburst that the policy leaves unset was computed by tc
-/// from the rate; sending the value read back would go through tc's byte → tick → byte
-/// rounding and come back a few bytes off (1593b → 1590b). Leaving it unset again makes
-/// tc compute the very same default, so the restore is exact.
-fn restore_targets(desired: &Desired, before: &[DeviceState]) -> Vec<DeviceState> {
-    desired
-        .devices
-        .iter()
-        .zip(before)
-        .map(|(d, b)| {
-            let mut b = b.clone();
-            for c in &mut b.classes {
-                let policy = d.state.class(c.handle);
-                if policy.is_none_or(|p| p.burst.is_none()) {
-                    c.burst = None;
-                }
-                if policy.is_none_or(|p| p.cburst.is_none()) {
-                    c.cburst = None;
-                }
-            }
-            b
-        })
-        .collect()
+    let why = match ran {
+        Err(e) => format!("the restore batch failed ({e}); "),
+        Ok(()) => String::new(),
+    };
+    bail!(
+        "{why}what differs from before the apply:\n  {}",
+        diffs.join("\n  ")
+    )
 }
 
 fn op_obj(op: &Op) -> &Obj {
     match op {
         Op::Add { obj, .. } | Op::Change { obj, .. } | Op::Remove { obj, .. } => obj,
-    }
-}
-
-/// An add or change of something qosctl only knows by name (u32, clsact, mq, …).
-fn writes_foreign(op: &Op) -> bool {
-    use crate::model::{FilterKind, QdiscKind};
-    match op {
-        Op::Remove { .. } => false,
-        Op::Add { obj, .. } | Op::Change { obj, .. } => match obj {
-            Obj::Qdisc(q) => matches!(q.kind, QdiscKind::Other { .. }),
-            Obj::Filter(f) => matches!(f.kind, FilterKind::Other { .. }),
-            Obj::FilterPrio { .. } => true,
-            Obj::Class(_) => false,
-        },
     }
 }
 
@@ -435,33 +495,10 @@ pub fn require_net_admin() -> Result<()> {
     }
 }
 
-/// One lock per network namespace: applies to different namespaces are independent.
-pub fn lock(global: &Global) -> Result<File> {
-    let dir = ["/run/lock", "/run", "/tmp"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|d| d.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    let scope = global.netns.as_deref().unwrap_or("host").replace('/', "_");
-    let path = dir.join(format!("qosctl.{scope}.lock"));
-    let f = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!("waiting for another qosctl (lock {})…", path.display());
-            f.lock()
-                .with_context(|| format!("cannot lock {}", path.display()))?;
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()))
-        }
-    }
-    Ok(f)
+/// One lock per network namespace (see [`crate::lock`]): applies to different
+/// namespaces are independent, two to the same one take turns.
+pub fn lock(global: &Global) -> Result<crate::lock::Lock> {
+    crate::lock::lock(global.netns.as_deref())
 }
 
 #[cfg(test)]

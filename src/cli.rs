@@ -49,6 +49,17 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show the live qdiscs, classes and filters with their counters.
     Show(ShowArgs),
+    /// Stay running and re-apply a policy when its devices appear, are re-created or come
+    /// up, when the policy file changes, and on SIGHUP.
+    ///
+    /// Link events of the namespace (`ip -o monitor link`) are debounced into one apply;
+    /// a failing apply is retried with exponential backoff. One timestamped line per
+    /// action on stdout. SIGINT or SIGTERM stop it.
+    Watch(WatchArgs),
+    /// Keep the changes of a pending `apply --confirm-within`, or roll them back now.
+    ///
+    /// Exit 1 when nothing awaits confirmation (in this --netns).
+    Confirm(ConfirmArgs),
     /// Remove what qosctl manages (root and ingress qdiscs) from interfaces, returning
     /// them to the kernel default.
     Reset(ResetArgs),
@@ -74,7 +85,7 @@ pub struct CheckArgs {
     pub quiet: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct ApplyArgs {
     /// The policy file.
     #[arg(value_name = "POLICY")]
@@ -88,11 +99,29 @@ pub struct ApplyArgs {
     /// Print the plan (and result) as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Roll the change back to the state read before it unless `qosctl confirm` runs
+    /// within this time (e.g. 60s), also when the session that started it dies.
+    #[arg(long, value_name = "TIME", conflicts_with = "dry_run")]
+    pub confirm_within: Option<crate::units::Time>,
     /// With --dry-run: plan against saved state instead of the kernel. FILE is what
     /// `qosctl show --json` printed on the target host; `empty` plans from the kernel
     /// default. Runs no tc and needs no root; a device not in FILE is planned as fresh.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The policy file.
+    #[arg(value_name = "POLICY")]
+    pub policy: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// Roll the pending change back now instead of keeping it.
+    #[arg(long)]
+    pub rollback: bool,
 }
 
 #[derive(Debug, Args)]

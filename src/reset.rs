@@ -1,10 +1,11 @@
 //! `qosctl reset`: remove the root and ingress qdiscs qosctl manages, returning the
 //! devices to the kernel default. A device already at the default is fine.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::Write;
 
 use crate::cli::{Global, ResetArgs};
+use crate::escape::escape;
 use crate::model::{DeviceState, Parent};
 use crate::tc::{read, render, Tc};
 use crate::Exit;
@@ -18,13 +19,23 @@ pub fn run(global: &Global, args: &ResetArgs) -> Result<Exit> {
             .collect(),
         None => args.devices.clone(),
     };
+    // A name tc -batch would read as another device stops the reset before anything.
+    for d in &devices {
+        crate::tc::check_device_name(d)?;
+    }
     let tc = Tc::locate(global)?;
-    // Read everything first: a missing device stops the reset before anything changes.
-    let live: Vec<DeviceState> = devices
-        .iter()
-        .map(|d| read::read_config(&tc, d).with_context(|| format!("interface {d}")))
-        .collect::<Result<_>>()?;
-
+    // A device that does not exist is reported (exit 1), the others are still reset:
+    // resetting is what one does to get out of trouble, and one unplugged device must not
+    // stand in the way.
+    let mut live: Vec<DeviceState> = Vec::new();
+    let mut missing = Vec::new();
+    for d in &devices {
+        match read::read_config(&tc, d) {
+            Ok(l) => live.push(l),
+            Err(e) if format!("{e:#}").contains("does not exist") => missing.push(format!("{e:#}")),
+            Err(e) => return Err(e.context(format!("interface {}", escape(d)))),
+        }
+    }
     let mut lines = Vec::new();
     let mut report = Vec::new();
     for l in &live {
@@ -34,7 +45,10 @@ pub fn run(global: &Global, args: &ResetArgs) -> Result<Exit> {
             .filter(|q| matches!(q.parent, Parent::Root | Parent::Ingress))
             .collect();
         if ours.is_empty() {
-            report.push(format!("{}: already at the kernel default", l.device));
+            report.push(format!(
+                "{}: already at the kernel default",
+                escape(&l.device)
+            ));
             continue;
         }
         for q in ours {
@@ -42,7 +56,7 @@ pub fn run(global: &Global, args: &ResetArgs) -> Result<Exit> {
         }
         report.push(format!(
             "{}: removed {} qdisc{}, {} class{}, {} filter{}",
-            l.device,
+            escape(&l.device),
             l.qdiscs.len(),
             if l.qdiscs.len() == 1 { "" } else { "s" },
             l.classes.len(),
@@ -54,11 +68,21 @@ pub fn run(global: &Global, args: &ResetArgs) -> Result<Exit> {
     if !lines.is_empty() {
         crate::apply::require_net_admin()?;
         let _lock = crate::apply::lock(global)?;
+        crate::confirm::refuse_if_pending(global)?;
         tc.batch(&lines).map_err(anyhow::Error::new)?;
     }
     let mut out = std::io::stdout().lock();
     for r in report {
         writeln!(out, "{r}")?;
+    }
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{} of {} device{} not reset: {}",
+            missing.len(),
+            devices.len(),
+            if devices.len() == 1 { "" } else { "s" },
+            missing.join("; ")
+        );
     }
     Ok(Exit::Ok)
 }

@@ -105,8 +105,13 @@ fn write_device(
     want: Option<&DesiredDevice>,
 ) -> Result<()> {
     match want {
-        Some(w) => writeln!(out, "{} (policy: {})", st.device, w.alias)?,
-        None => writeln!(out, "{}", st.device)?,
+        Some(w) => writeln!(
+            out,
+            "{} (policy: {})",
+            crate::escape::escape(&st.device),
+            crate::escape::escape(&w.alias)
+        )?,
+        None => writeln!(out, "{}", crate::escape::escape(&st.device))?,
     }
     if st.is_default() {
         writeln!(out, "  kernel default (no qdisc tree)")?;
@@ -183,7 +188,7 @@ fn qdisc_table(qs: &[Qdisc], named: bool) -> Table {
             qdisc_options(&q.kind),
         ];
         if named {
-            row.push(q.name.clone().unwrap_or_default());
+            row.push(crate::escape::escape(q.name.as_deref().unwrap_or_default()));
         }
         row.extend(counters(q.stats.as_ref()));
         t.add_row(row);
@@ -328,7 +333,7 @@ fn class_table(cs: &[Class], want: Option<&DeviceState>) -> Table {
         ];
         let w = want.and_then(|w| w.class(c.handle));
         if want.is_some() {
-            row.push(c.name.clone().unwrap_or_default());
+            row.push(crate::escape::escape(c.name.as_deref().unwrap_or_default()));
         }
         row.push(c.rate.to_string());
         row.push(c.ceil.to_string());
@@ -396,7 +401,7 @@ fn filter_table(fs: &[Filter], named: bool) -> Table {
             f.classid.map_or("-".into(), |c| c.to_string()),
         ];
         if named {
-            row.push(f.name.clone().unwrap_or_default());
+            row.push(crate::escape::escape(f.name.as_deref().unwrap_or_default()));
         }
         match &f.stats {
             Some(s) => {

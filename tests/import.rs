@@ -202,6 +202,30 @@ fn qosctl(ns: &Netns, args: &[&str]) -> Output {
         .expect("run qosctl")
 }
 
+/// Every qdisc, class and filter line tc prints for `dev`, sorted (dump order is not stable).
+fn dump(ns: &Netns, dev: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for what in [
+        &["qdisc", "show", "dev", dev][..],
+        &["class", "show", "dev", dev],
+        &["filter", "show", "dev", dev],
+        &["filter", "show", "dev", dev, "parent", "ffff:"],
+    ] {
+        let out = Command::new("tc")
+            .args(["-n", &ns.0, "-d"])
+            .args(what)
+            .output()
+            .expect("run tc");
+        lines.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(String::from),
+        );
+    }
+    lines.sort();
+    lines
+}
+
 /// Runs a tc script (one command a line, `tc` left out) in the namespace, line by line
 /// as a user's script would.
 fn tc_script(ns: &Netns, script: &str) {
@@ -410,13 +434,15 @@ fn wondershaper_style_script_imports_its_tree_and_names_the_rest() {
             "only removals of what is commented out: {c}\n{v}"
         );
     }
+    // Removing the foreign u32 filters and the ingress qdisc could not be undone if the
+    // batch failed, so apply refuses before changing anything and names them (safety).
+    let before = dump(&ns, "a0");
     let apply = qosctl(&ns, &["apply", p]);
-    assert!(
-        apply.status.success(),
-        "{}",
-        String::from_utf8_lossy(&apply.stderr)
-    );
-    assert_in_sync(&ns, &path, &text);
+    let err = String::from_utf8_lossy(&apply.stderr);
+    assert_eq!(apply.status.code(), Some(1), "{err}");
+    assert!(err.contains("refusing to apply"), "{err}");
+    assert!(err.contains("qdisc del dev a0 ingress"), "{err}");
+    assert_eq!(dump(&ns, "a0"), before, "a refused apply changes nothing");
     let _ = std::fs::remove_file(path);
 }
 

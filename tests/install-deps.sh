@@ -6,6 +6,7 @@ command -v tc >/dev/null || pkgs+=(iproute2)
 command -v iperf3 >/dev/null || pkgs+=(iperf3)
 command -v setpriv >/dev/null || pkgs+=(util-linux)
 command -v python3 >/dev/null || pkgs+=(python3)
+command -v systemd-analyze >/dev/null || pkgs+=(systemd)   # tests/systemd.rs verifies contrib/systemd
 [ -x /usr/bin/time ] || pkgs+=(time)            # bench/run.sh measures peak memory with it
 command -v fireqos >/dev/null || pkgs+=(fireqos)   # tests/import.rs round-trips a tree FireQoS made
 if [ "${#pkgs[@]}" -gt 0 ]; then

@@ -748,12 +748,12 @@ fn a_second_apply_waits_for_the_lock() {
     need_root!();
     let lab = Lab::new();
     let p = lab.write("base.toml", BASE);
-    let lock_path = ["/run/lock", "/run", "/tmp"]
-        .iter()
-        .map(std::path::Path::new)
-        .find(|d| d.is_dir())
-        .unwrap()
-        .join(format!("qosctl.{}.lock", lab.ns));
+    // The lock of the namespace's identity (src/lock.rs), in the directory qosctl made.
+    let id = qosctl::lock::netns_identity(Some(&lab.ns)).unwrap();
+    let dir = std::path::Path::new(qosctl::lock::DEFAULT_DIR);
+    let _ =
+        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(dir);
+    let lock_path = qosctl::lock::lock_path(dir, id);
     let held = std::fs::File::options()
         .create(true)
         .truncate(false)

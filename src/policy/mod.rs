@@ -106,7 +106,7 @@ fn toml_message(msg: &str) -> String {
 /// Reads and checks a policy file. Only an unreadable file is an `Err`; a file that is not
 /// UTF-8 is a diagnostic pointing at the first bad byte.
 pub fn check_file(path: &Path) -> Result<Checked> {
-    let bytes = std::fs::read(path)
+    let bytes = crate::input::read_bounded(path, crate::input::MAX_POLICY_BYTES)
         .with_context(|| format!("cannot read policy file {}", path.display()))?;
     let name = path.display().to_string();
     match String::from_utf8(bytes) {

@@ -4,11 +4,11 @@
 pub mod read;
 pub mod render;
 
-use anyhow::{bail, Context, Result};
-use std::io::Write;
+use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use crate::child::{self, Limits, RunError, Stop};
 use crate::cli::Global;
 
 /// How to run tc: which binary, in which network namespace.
@@ -16,6 +16,10 @@ use crate::cli::Global;
 pub struct Tc {
     pub path: PathBuf,
     pub netns: Option<String>,
+    /// Deadline and output cap of each tc process (see [`crate::child`]).
+    pub limits: Limits,
+    /// Whether a caught SIGINT/SIGTERM stops the running tc (false while restoring).
+    pub abort_on_signal: bool,
 }
 
 /// A failed `tc -batch`: the line tc stopped at (1-based, when it said) and its stderr.
@@ -27,11 +31,16 @@ pub struct BatchError {
     pub stderr: String,
     /// Lines of the batch that ran before the failure (they changed the kernel).
     pub applied: usize,
+    /// qosctl stopped tc itself (deadline, flood, signal): how far it got is unknown.
+    pub stop: Option<Stop>,
 }
 
 impl BatchError {
     fn describe(&self) -> String {
         let msg = self.stderr.trim();
+        if let Some(stop) = &self.stop {
+            return format!("tc -batch: {stop}");
+        }
         match &self.command {
             Some(c) => format!("tc failed on `{c}`: {msg}"),
             None => format!("tc -batch failed: {msg}"),
@@ -53,9 +62,15 @@ impl Tc {
                 "tc not found on PATH: install iproute2 (Debian: apt-get install iproute2) or pass --tc PATH",
             )?,
         };
+        // A missing namespace in qosctl's words, before any tc runs.
+        if let Some(ns) = &global.netns {
+            crate::lock::netns_identity(Some(ns))?;
+        }
         Ok(Tc {
             path,
             netns: global.netns.clone(),
+            limits: Limits::from_env()?,
+            abort_on_signal: true,
         })
     }
 
@@ -63,6 +78,16 @@ impl Tc {
         Tc {
             path: path.into(),
             netns,
+            limits: Limits::default(),
+            abort_on_signal: true,
+        }
+    }
+
+    /// The same tc, not stopped by signals: for the restore, which must run to its end.
+    pub fn uninterruptible(&self) -> Tc {
+        Tc {
+            abort_on_signal: false,
+            ..self.clone()
         }
     }
 
@@ -90,13 +115,29 @@ impl Tc {
 
     /// Runs `tc ARGS` and returns stdout; an error names the command and quotes stderr.
     pub fn run(&self, args: &[&str]) -> Result<String> {
-        let out = self
-            .base()
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("could not run `{}`", self.display(args)))?;
+        let mut cmd = self.base();
+        cmd.args(args);
+        let out = match child::run(cmd, None, &self.limits, self.abort_on_signal) {
+            Ok(out) => out,
+            Err(RunError::Spawn(e)) => {
+                return Err(e).with_context(|| format!("could not run `{}`", self.display(args)))
+            }
+            Err(RunError::Stopped { stop, .. }) => {
+                return Err(anyhow!("`{}`: {stop}", self.display(args)))
+            }
+        };
         if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if let (Some(ns), true) = (&self.netns, cannot_enter(&stderr)) {
+                bail!(
+                    "cannot enter network namespace {}: that needs CAP_SYS_ADMIN (reading it \
+                     needs nothing else, not even CAP_NET_ADMIN): run as root (sudo qosctl …), \
+                     or grant the capability (e.g. setpriv --inh-caps=+sys_admin \
+                     --ambient-caps=+sys_admin qosctl …); tc said: {}",
+                    crate::escape::quoted(ns),
+                    stderr.trim()
+                );
+            }
             bail!(
                 "`{}` failed ({}): {}",
                 self.display(args),
@@ -116,6 +157,8 @@ impl Tc {
 
     /// `tc OPTS -batch -`, returning what it printed: the output of any `show` lines
     /// in the batch (apply reads back what it changed in the same process).
+    /// Its deadline is [`Limits::timeout`] plus 1 ms per line (a 20,000-line batch of a
+    /// 10,000-class tree gets 50 s by default).
     pub fn batch_with(
         &self,
         opts: &[&str],
@@ -124,31 +167,56 @@ impl Tc {
         if lines.is_empty() {
             return Ok(String::new());
         }
-        let spawn_err = |e: std::io::Error| BatchError {
+        // Last line of defence: never send a line tc would split other than meant.
+        if let Some((n, l, why)) = lines.iter().enumerate().find_map(|(n, l)| {
+            let why = if l.chars().any(char::is_control) {
+                Some("it holds a control character")
+            } else {
+                l.split(' ')
+                    .filter(|w| !w.is_empty())
+                    .find_map(batch_word_problem)
+            };
+            why.map(|why| (n + 1, l, why))
+        }) {
+            return Err(BatchError {
+                line: Some(n),
+                command: Some(format!("tc {}", crate::escape::escape(l))),
+                stderr: format!("qosctl refused to send this line: {why}"),
+                applied: 0,
+                stop: None,
+            });
+        }
+        let failed = |stderr: String, stop: Option<Stop>| BatchError {
             line: None,
             command: None,
-            stderr: format!("could not run {}: {e}", self.display(&["-batch", "-"])),
+            stderr,
             applied: 0,
+            stop,
         };
-        let mut child = self
-            .base()
-            .args(opts)
-            .args(["-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(spawn_err)?;
         let mut input = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for l in lines {
             input.push_str(l);
             input.push('\n');
         }
-        // Write from a thread: tc may print (and fill the pipe) before reading all input.
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let out = child.wait_with_output().map_err(spawn_err)?;
-        let _ = writer.join();
+        let mut cmd = self.base();
+        cmd.args(opts).args(["-batch", "-"]);
+        let limits = Limits {
+            timeout: self.limits.timeout + std::time::Duration::from_millis(lines.len() as u64),
+            ..self.limits.clone()
+        };
+        let out = match child::run(cmd, Some(input.into_bytes()), &limits, self.abort_on_signal) {
+            Ok(out) => out,
+            Err(RunError::Spawn(e)) => {
+                let msg = format!("could not run {}: {e}", self.display(&["-batch", "-"]));
+                return Err(failed(msg, None));
+            }
+            Err(RunError::Stopped { stop, stderr }) => {
+                return Err(failed(
+                    String::from_utf8_lossy(&stderr).into_owned(),
+                    Some(stop),
+                ))
+            }
+        };
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -162,7 +230,47 @@ impl Tc {
             line,
             command,
             stderr: strip_failed_line(&stderr),
+            stop: None,
         })
+    }
+}
+
+/// Why `tc -batch` would not pass `word` through as one argument, if it would not.
+///
+/// iproute2's batch reader (lib/utils.c `getcmdline` + `makeargs`) cuts every line at the
+/// first `#` (a comment, even inside quotes), joins a line ending in `\` with the next,
+/// splits words at space, tab, CR and LF, and takes a word that begins with `'` or `"` up
+/// to the next such quote, without the quotes (iproute2 before 4.15 splits with strtok and
+/// knows no quotes at all). So no quoting carries a `#`, and quoting would mean different
+/// things to different tc versions: qosctl refuses these words instead of quoting them.
+/// Linux device names cannot hold whitespace, `/` or `:`, but may hold all of these.
+pub fn batch_word_problem(word: &str) -> Option<&'static str> {
+    if word.is_empty() {
+        Some("it is empty")
+    } else if word.contains('#') {
+        Some("tc -batch reads '#' as the start of a comment")
+    } else if word.starts_with(['\'', '"']) {
+        Some("tc -batch strips a leading quote and reads up to the next one")
+    } else if word.contains(['\'', '"']) {
+        Some("tc -batch gives quotes a meaning, which differs between iproute2 versions")
+    } else if word.contains('\\') {
+        Some("tc -batch joins a line ending in '\\' with the next one")
+    } else if word.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("tc -batch splits words at whitespace, and control characters would garble messages")
+    } else {
+        None
+    }
+}
+
+/// A device name qosctl can put in a `tc -batch` line, or an error that says why not.
+pub fn check_device_name(dev: &str) -> Result<()> {
+    match batch_word_problem(dev) {
+        None => Ok(()),
+        Some(why) => bail!(
+            "device name {} cannot be used: {why}, so tc would act on another device or fail; \
+             rename the device (ip link set dev NAME name NEWNAME) or leave it out of the policy",
+            crate::escape::quoted(dev)
+        ),
     }
 }
 
@@ -172,6 +280,11 @@ fn display_path(p: &Path) -> String {
         (Some(n), Ok(found)) if found == p => n.to_string_lossy().into_owned(),
         _ => p.display().to_string(),
     }
+}
+
+/// tc could not setns(2) into the namespace (iproute2 `netns_switch`).
+fn cannot_enter(stderr: &str) -> bool {
+    stderr.contains("setting the network namespace") && stderr.contains("Operation not permitted")
 }
 
 /// `Command failed -:5` → 5.

@@ -60,6 +60,38 @@ impl Drop for Netns {
     }
 }
 
+/// Skips (visibly) a test that needs root. Use with `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! need_root {
+    () => {
+        if !common::is_root() {
+            eprintln!("SKIP: {} needs root (network namespaces)", module_path!());
+            return;
+        }
+    };
+}
+
+/// A small htb tree on `a0` with kernel-default leaves (pfifo) that this machine's kernel
+/// has; `bulk` is the last table, so a test can append keys to it.
+#[allow(dead_code)]
+pub const LAB_POLICY: &str = r#"
+[interfaces.lab]
+device = "a0"
+rate = "100mbit"
+default = "bulk"
+leaf = "pfifo"
+
+[interfaces.lab.classes.voice]
+id = 0x10
+rate = "10%"
+prio = 0
+
+[interfaces.lab.classes.bulk]
+id = 0x30
+rate = "20%"
+ceil = "90%"
+prio = 2
+"#;
 /// One device's state from a capture in tests/fixtures/tc/DIR, assembled as `read_device`
 /// does: the device's entries of QDISCS (a `tc -j qdisc show` of all devices), then the
 /// class dump and the filter dumps (file, parent) when given.
