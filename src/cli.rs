@@ -2,6 +2,7 @@
 //! shell completions (all generated from this one definition).
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 use std::path::PathBuf;
 
 /// Declarative Linux traffic control.
@@ -30,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct Global {
     /// Act inside the named network namespace (runs `tc -n NAME`).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::netns))]
     pub netns: Option<String>,
     /// The tc binary to run [default: `tc` found on PATH].
     #[arg(long = "tc", global = true, value_name = "PATH")]
@@ -49,6 +50,17 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show the live qdiscs, classes and filters with their counters.
     Show(ShowArgs),
+    /// A live table of every class and qdisc, busiest first, refreshed in place; q quits.
+    ///
+    /// Rates are measured by qosctl from two reads of the counters. Columns: measured
+    /// rate, share of the class's ceil (a tbf's rate), packets and drops per second, and
+    /// backlog. Without a terminal, prints --count tables (default 1) and exits.
+    Top(TopArgs),
+    /// Print the counters in the Prometheus text format, or serve them with --listen.
+    ///
+    /// For node_exporter's textfile collector:
+    /// `qosctl metrics > /var/lib/prometheus/node-exporter/qosctl.prom.$$ && mv ...`
+    Metrics(MetricsArgs),
     /// Stay running and re-apply a policy when its devices appear, are re-created or come
     /// up, when the policy file changes, and on SIGHUP.
     ///
@@ -62,6 +74,9 @@ pub enum Command {
     Confirm(ConfirmArgs),
     /// Remove what qosctl manages (root and ingress qdiscs) from interfaces, returning
     /// them to the kernel default.
+    ///
+    /// Give either POLICY (every interface it names) or --dev DEV... (these devices): one
+    /// of the two is required.
     Reset(ResetArgs),
     /// Write a policy (to stdout) that reproduces the live traffic control of devices.
     ///
@@ -83,6 +98,13 @@ pub struct CheckArgs {
     /// (for pre-commit hooks and CI).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// The global --netns, accepted (scripts pass it to every command) but not offered:
+    /// check reads no live state. Same id as the global, so clap does not add that one here.
+    #[arg(long = "netns", id = "netns", hide = true, value_name = "NAME")]
+    pub ignored_netns: Option<String>,
+    /// The global --tc, likewise: check runs no tc.
+    #[arg(long = "tc", id = "tc", hide = true, value_name = "PATH")]
+    pub ignored_tc: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -134,7 +156,7 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Devices to show [default: those of --policy, else every device with a qdisc tree].
-    #[arg(value_name = "DEV")]
+    #[arg(value_name = "DEV", add = ArgValueCandidates::new(crate::complete::devices))]
     pub devices: Vec<String>,
     /// Show the class names and policy rates of this policy beside the live values.
     #[arg(long, short = 'p', value_name = "POLICY")]
@@ -142,6 +164,11 @@ pub struct ShowArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Measure rates: read the counters twice, this long apart (`1s`, `500ms`), and show
+    /// the rate between the reads in "rate now" (the kernel's own estimator is off unless
+    /// enabled, so without this the column is often `-` or 0).
+    #[arg(long, value_name = "TIME", value_parser = crate::rates::parse_interval)]
+    pub interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +178,37 @@ pub struct ResetArgs {
     #[arg(value_name = "POLICY", group = "target")]
     pub policy: Option<PathBuf>,
     /// Reset these devices.
-    #[arg(long = "dev", value_name = "DEV", num_args = 1.., group = "target")]
+    #[arg(long = "dev", value_name = "DEV", num_args = 1.., group = "target",
+          add = ArgValueCandidates::new(crate::complete::devices))]
     pub devices: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Devices to watch [default: those of --policy, else every device with a qdisc tree].
+    #[arg(value_name = "DEV", add = ArgValueCandidates::new(crate::complete::devices))]
+    pub devices: Vec<String>,
+    /// Name the classes by this policy's paths.
+    #[arg(long, short = 'p', value_name = "POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Time between refreshes; each rate is measured over one interval.
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = crate::rates::parse_interval)]
+    pub interval: std::time::Duration,
+    /// Stop after this many tables (default without a terminal: 1; with one: until q).
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Devices to export [default: those of --policy, else every device with a qdisc tree].
+    #[arg(value_name = "DEV", add = ArgValueCandidates::new(crate::complete::devices))]
+    pub devices: Vec<String>,
+    /// Label each series with this policy's path for the class or qdisc (label `policy`).
+    #[arg(long, short = 'p', value_name = "POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Serve GET /metrics over HTTP on this address (`127.0.0.1:9877`, `[::]:9877`)
+    /// instead of printing once; each scrape reads the counters afresh.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }

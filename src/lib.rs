@@ -9,20 +9,25 @@ pub mod apply;
 pub mod check;
 pub mod child;
 pub mod cli;
+pub mod complete;
 pub mod confirm;
 pub mod escape;
 pub mod import;
 pub mod input;
 pub mod lock;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod rates;
 pub mod reset;
 pub mod resolve;
 pub mod rollback;
 pub mod show;
 pub mod state;
 pub mod tc;
+pub mod term;
+pub mod top;
 pub mod units;
 pub mod watch;
 
@@ -55,6 +60,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Exit> {
         Command::Apply(a) => apply::run(&cli.global, &a),
         Command::Show(a) => show::run(&cli.global, &a),
         Command::Reset(a) => reset::run(&cli.global, &a),
+        Command::Top(a) => top::run(&cli.global, &a),
+        Command::Metrics(a) => metrics::run(&cli.global, &a),
         Command::Watch(a) => watch::run(&cli.global, &a),
         Command::Confirm(a) => confirm::run(&cli.global, &a),
         Command::Import(a) => import::run(&cli.global, &a),

@@ -97,6 +97,9 @@ pub struct Stats {
     pub backlog_packets: u64,
     /// Rate estimator in bytes/s, when the kernel has one running (often 0).
     pub rate_bps: Option<u64>,
+    /// The rate qosctl measured from two samples of the counters, bits/s (`crate::rates`);
+    /// `None` unless `show --interval` sampled.
+    pub rate_measured_bps: Option<u64>,
 }
 
 /// The complete tc configuration of one device that qosctl manages: its root and ingress

@@ -25,21 +25,15 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
         Some(p) => Some(crate::policy::load(p)?),
         None => None,
     };
-    let devices: Vec<String> = if !args.devices.is_empty() {
-        args.devices.clone()
-    } else if let Some(d) = &desired {
-        d.devices.iter().map(|d| d.state.device.clone()).collect()
-    } else {
-        list_devices(&tc)?
+    let devices = target_devices(&tc, &args.devices, desired.as_ref())?;
+    let mut states = match args.interval {
+        Some(iv) => crate::rates::read_measured(&tc, &devices, iv)?,
+        None => devices
+            .iter()
+            .map(|dev| read_device(&tc, dev))
+            .collect::<Result<Vec<_>>>()?,
     };
-    let mut states = Vec::with_capacity(devices.len());
-    for dev in &devices {
-        let mut st = read_device(&tc, dev)?;
-        if let Some(want) = desired_for(desired.as_ref(), dev) {
-            name_from_policy(&mut st, &want.state);
-        }
-        states.push(st);
-    }
+    name_all(&mut states, desired.as_ref());
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -50,14 +44,10 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     if states.is_empty() {
-        let ns = global
-            .netns
-            .as_deref()
-            .map(|n| format!(" in network namespace {n}"))
-            .unwrap_or_default();
         writeln!(
             out,
-            "No device{ns} has a qdisc tree: all are at the kernel default."
+            "{}: all are at the kernel default.",
+            no_tree(global.netns.as_deref())
         )?;
         return Ok(Exit::Ok);
     }
@@ -72,7 +62,36 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn desired_for<'a>(desired: Option<&'a Desired>, dev: &str) -> Option<&'a DesiredDevice> {
+/// "No device (in network namespace NS) has a qdisc tree", for `show` and `top`.
+pub fn no_tree(netns: Option<&str>) -> String {
+    let ns = netns
+        .map(|n| format!(" in network namespace {n}"))
+        .unwrap_or_default();
+    format!("No device{ns} has a qdisc tree")
+}
+
+/// The devices `show`, `top` and `metrics` read: those named, else those of the policy,
+/// else every device with a qdisc tree.
+pub fn target_devices(tc: &Tc, named: &[String], desired: Option<&Desired>) -> Result<Vec<String>> {
+    Ok(if !named.is_empty() {
+        named.to_vec()
+    } else if let Some(d) = desired {
+        d.devices.iter().map(|d| d.state.device.clone()).collect()
+    } else {
+        list_devices(tc)?
+    })
+}
+
+/// Gives the live objects of every state the policy's names ([`name_from_policy`]).
+pub fn name_all(states: &mut [DeviceState], desired: Option<&Desired>) {
+    for st in states {
+        if let Some(want) = desired_for(desired, &st.device) {
+            name_from_policy(st, &want.state);
+        }
+    }
+}
+
+pub fn desired_for<'a>(desired: Option<&'a Desired>, dev: &str) -> Option<&'a DesiredDevice> {
     desired?.devices.iter().find(|d| d.state.device == dev)
 }
 
@@ -132,7 +151,8 @@ fn new_table(header: Vec<&str>, right_from: usize) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED);
     let n = header.len();
-    t.set_header(header);
+    t.set_header(crate::term::header(header));
+    crate::term::fit(&mut t);
     for i in right_from..n {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
@@ -160,8 +180,10 @@ fn counters(s: Option<&Stats>) -> Vec<String> {
             s.drops.to_string(),
             s.overlimits.to_string(),
             format!("{}B {}p", s.backlog_bytes, s.backlog_packets),
-            s.rate_bps
-                .map(|b| Rate::from_bytes(b).to_string())
+            // qosctl's measurement (`--interval`) when there is one, else the kernel's.
+            s.rate_measured_bps
+                .map(|b| crate::top::human_bits(b as f64))
+                .or_else(|| s.rate_bps.map(|b| Rate::from_bytes(b).to_string()))
                 .unwrap_or_else(|| "-".into()),
         ],
     }
@@ -193,6 +215,11 @@ fn qdisc_table(qs: &[Qdisc], named: bool) -> Table {
         row.extend(counters(q.stats.as_ref()));
         t.add_row(row);
     }
+    crate::term::shrink(
+        &mut t,
+        &["options", "policy"],
+        &["overlimits", "packets", "parent", "bytes", "backlog"],
+    );
     t
 }
 
@@ -364,6 +391,20 @@ fn class_table(cs: &[Class], want: Option<&DeviceState>) -> Table {
         row.extend(counters(c.stats.as_ref()));
         t.add_row(row);
     }
+    crate::term::shrink(
+        &mut t,
+        &["policy"],
+        &[
+            "overlimits",
+            "packets",
+            "prio",
+            "policy rate",
+            "policy ceil",
+            "parent",
+            "bytes",
+            "backlog",
+        ],
+    );
     t
 }
 
@@ -416,6 +457,11 @@ fn filter_table(fs: &[Filter], named: bool) -> Table {
         }
         t.add_row(row);
     }
+    crate::term::shrink(
+        &mut t,
+        &["match", "policy"],
+        &["packets", "protocol", "handle", "prio"],
+    );
     t
 }
 

@@ -459,7 +459,7 @@ fn stats_to_json(s: &Stats) -> StatsJson {
         backlog_bytes: s.backlog_bytes,
         backlog_packets: s.backlog_packets,
         rate_estimator_bps: s.rate_bps.map(|b| b.saturating_mul(8)),
-        rate_measured_bps: None,
+        rate_measured_bps: s.rate_measured_bps,
     }
 }
 
@@ -473,6 +473,7 @@ fn stats_from_json(s: &StatsJson) -> Stats {
         backlog_bytes: s.backlog_bytes,
         backlog_packets: s.backlog_packets,
         rate_bps: s.rate_estimator_bps.map(|b| b / 8),
+        rate_measured_bps: s.rate_measured_bps,
     }
 }
 

@@ -1,5 +1,7 @@
 //! Helpers shared by the integration test binaries (each `tests/*.rs` is its own crate).
 
+pub mod traffic;
+
 /// True when the effective uid is 0 (the second field of `Uid:`, what `id -u` prints):
 /// tests that create network namespaces or boot the lab need it, and skip visibly without.
 pub fn is_root() -> bool {

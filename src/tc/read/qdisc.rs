@@ -79,6 +79,7 @@ pub fn stats(o: &J) -> Option<Stats> {
         backlog_bytes: get("backlog"),
         backlog_packets: get("qlen"),
         rate_bps: o.get("rate").and_then(J::as_u64),
+        rate_measured_bps: None,
     })
 }
 
