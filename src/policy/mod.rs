@@ -1,14 +1,17 @@
 //! The policy file: TOML schema, units, validation with spans into the file.
 //!
-//! Pipeline: text → `node` (spanned TOML tree; only syntax errors here) → `schema` (typed,
-//! locally valid policy; every unknown key, wrong type and bad unit is collected) →
-//! `resolve` (absolute rates, handles, cross-class rules) → `model::Desired`.
-//! All diagnostics of all stages are reported together.
+//! Pipeline: text → `node` (spanned TOML tree; only syntax errors here) → `walk` (into the
+//! types of `schema`: typed, locally valid; every unknown key, wrong type and bad unit is
+//! collected) → `resolve` (one tree builder: absolute rates, handles, cross-class rules) →
+//! `model::Desired`. Every problem of every stage is a `problem::Problem`, worded there;
+//! all are reported together. docs/architecture.md walks through it.
 
 pub mod diag;
 pub mod netem;
 pub mod node;
+pub mod problem;
 pub mod schema;
+pub mod walk;
 
 use anyhow::{anyhow, Context, Result};
 use std::path::Path;
@@ -16,6 +19,7 @@ use std::path::Path;
 use crate::model::Desired;
 use crate::resolve::{self, Resolved};
 use diag::{Diagnostic, Severity, Source};
+use problem::Problem;
 
 /// The result of checking a policy: the resolved interfaces (complete only when there are
 /// no errors) and every diagnostic, in file order.
@@ -65,11 +69,11 @@ pub fn check_str(name: &str, text: &str) -> Checked {
     let mut resolved = Resolved::default();
     match node::parse(text) {
         Err(e) => {
-            let msg = e.message().trim().to_string();
-            diagnostics.push(Diagnostic::error(e.span(), toml_message(&msg)));
+            let msg = toml_message(e.message().trim());
+            diagnostics.push(Problem::Toml(&msg).at(e.span()));
         }
         Ok(root) => {
-            let mut w = schema::Walker::default();
+            let mut w = walk::Walker::default();
             let policy = w.policy(&root);
             diagnostics = w.diags;
             resolved = resolve::resolve(&policy, &mut diagnostics);
@@ -118,11 +122,9 @@ pub fn check_file(path: &Path) -> Result<Checked> {
             Ok(Checked {
                 name,
                 text,
-                diagnostics: vec![Diagnostic::error(
-                    Some(lossy_offset..lossy_offset + 1),
-                    format!("the file is not UTF-8 text (byte {bad:#04x})"),
-                )
-                .hint("a policy is a TOML text file")],
+                diagnostics: vec![
+                    Problem::NotUtf8 { byte: bad }.at(Some(lossy_offset..lossy_offset + 1))
+                ],
                 resolved: Resolved::default(),
             })
         }

@@ -6,9 +6,10 @@
 
 use std::collections::HashMap;
 
-use super::diag::{did_you_mean, Diagnostic};
 use super::node::{Key, Node, Span, Value};
-use super::schema::{at, find, Sp, Walker};
+use super::problem::{Place, Problem};
+use super::schema::Sp;
+use super::walk::{at, find, track, Walker};
 use crate::model::{Loss, Netem, Slot};
 use crate::units::{Prob, Rate, Time};
 
@@ -90,32 +91,14 @@ pub fn preset(name: &str) -> Option<Netem> {
 /// Parses `netem = "3g"` or `netem = { … }`.
 pub fn parse(w: &mut Walker, key: &Key, node: &Node) -> Option<Sp<Netem>> {
     let span = at(key, node);
-    let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-    let preset_of = |w: &mut Walker, name: &str, sp: Span| -> Option<Netem> {
-        let p = preset(name);
-        if p.is_none() {
-            let hint = match did_you_mean(name, &names) {
-                Some(s) => format!("did you mean \"{s}\"?"),
-                None => format!("presets: {}", names.join(", ")),
-            };
-            w.push(Diagnostic::error(sp, format!("unknown netem preset \"{name}\"")).hint(hint));
-        }
-        p
-    };
     let entries = match &node.value {
         Value::String(s) => {
-            return preset_of(w, s, span.clone()).map(|v| Sp { span, v });
+            return preset_named(w, s, span.clone()).map(|v| Sp { span, v });
         }
-        Value::Table(_) => w.table(key, node, KEYS, "netem")?,
-        _ => {
-            w.push(Diagnostic::error(
-                span,
-                format!(
-                    "\"{}\" must be a table or a preset name like \"3g\", found {}",
-                    key.name,
-                    node.value.type_name()
-                ),
-            ));
+        Value::Table(_) => w.table(key, node, KEYS, Place::Named("netem"))?,
+        found => {
+            let key = &key.name;
+            w.report(span, Problem::NetemWrongType { key, found });
             return None;
         }
     };
@@ -127,7 +110,7 @@ pub fn parse(w: &mut Walker, key: &Key, node: &Node) -> Option<Sp<Netem>> {
         // On a bad preset, go on: the fields' own errors are worth reporting too.
         if let Some(p) = w
             .string(k, pn)
-            .and_then(|name| preset_of(w, &name, at(k, pn)))
+            .and_then(|name| preset_named(w, &name, at(k, pn)))
         {
             n = p;
         }
@@ -135,8 +118,53 @@ pub fn parse(w: &mut Walker, key: &Key, node: &Node) -> Option<Sp<Netem>> {
             from.insert(f, at(k, pn));
         }
     }
-    let mut loss_correlation: Option<Prob> = None;
-    let mut loss_corr_span: Span = None;
+    let loss_correlation = fields(w, entries, &mut n, &mut from);
+    if w.diags.len() > errors_before {
+        return None;
+    }
+    // loss_correlation belongs to random loss; written alone it overrides a preset's.
+    if let Some((c, c_span)) = loss_correlation {
+        match &mut n.loss {
+            Some(Loss::Random { correlation, .. }) => *correlation = Some(c),
+            Some(Loss::Gemodel { .. }) => w.report(c_span, Problem::LossCorrelationGemodel),
+            None => w.report(c_span, Problem::LossCorrelationWithoutLoss),
+        }
+    }
+    let field_span = |f: &str| from.get(f).cloned().flatten().or_else(|| span.clone());
+    for field in missing_needs(&n) {
+        w.report(field_span(field), Problem::NetemNeeds { field });
+    }
+    if w.diags.len() > errors_before {
+        return None;
+    }
+    Some(Sp { span, v: n })
+}
+
+/// A preset by name; an unknown name is reported.
+fn preset_named(w: &mut Walker, name: &str, span: Span) -> Option<Netem> {
+    let p = preset(name);
+    if p.is_none() {
+        let presets: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+        w.report(
+            span,
+            Problem::UnknownPreset {
+                name,
+                presets: &presets,
+            },
+        );
+    }
+    p
+}
+
+/// The fields written, over the preset's; `from` learns where each was written. Returns
+/// loss_correlation and its span: it applies to the loss, known only once all are read.
+fn fields(
+    w: &mut Walker,
+    entries: &[(Key, Node)],
+    n: &mut Netem,
+    from: &mut HashMap<&'static str, Span>,
+) -> Option<(Prob, Span)> {
+    let mut loss_correlation = None;
     for (k, v) in entries {
         let Some(field) = KEYS.iter().find(|f| **f == k.name) else {
             continue;
@@ -148,10 +176,7 @@ pub fn parse(w: &mut Walker, key: &Key, node: &Node) -> Option<Sp<Netem>> {
             "delay_correlation" => n.delay_correlation = w.prob(k, v),
             "distribution" => n.distribution = w.one_of(k, v, DISTRIBUTIONS),
             "loss" => n.loss = loss(w, k, v),
-            "loss_correlation" => {
-                loss_correlation = w.prob(k, v);
-                loss_corr_span = at(k, v);
-            }
+            "loss_correlation" => loss_correlation = w.prob(k, v).map(|p| (p, at(k, v))),
             "duplicate" => n.duplicate = w.prob(k, v),
             "duplicate_correlation" => n.duplicate_correlation = w.prob(k, v),
             "corrupt" => n.corrupt = w.prob(k, v),
@@ -166,118 +191,51 @@ pub fn parse(w: &mut Walker, key: &Key, node: &Node) -> Option<Sp<Netem>> {
             _ => {}
         }
     }
-    if w.diags.len() > errors_before {
-        return None;
-    }
-    // loss_correlation belongs to random loss; written alone it overrides a preset's.
-    if let Some(c) = loss_correlation {
-        match &mut n.loss {
-            Some(Loss::Random { correlation, .. }) => *correlation = Some(c),
-            Some(Loss::Gemodel { .. }) => w.push(
-                Diagnostic::error(
-                    loss_corr_span.clone(),
-                    "loss_correlation does not apply to a gemodel loss",
-                )
-                .hint("the Gilbert-Elliott model has its own p and r; remove loss_correlation"),
-            ),
-            None => w.push(
-                Diagnostic::error(loss_corr_span.clone(), "loss_correlation without loss")
-                    .hint("add loss = \"1%\""),
-            ),
-        }
-    }
-    let sp = |f: &str| from.get(f).cloned().flatten().or_else(|| span.clone());
-    let need = |w: &mut Walker, has: bool, field: &str, needs: &str, hint: &str| {
-        if has {
-            w.push(
-                Diagnostic::error(sp(field), format!("netem {field} needs {needs}"))
-                    .hint(hint.to_string()),
-            );
-        }
-    };
-    need(
-        w,
-        n.jitter.is_some() && n.delay.is_none(),
-        "jitter",
-        "a delay",
-        "add delay = \"100ms\"",
-    );
-    need(
-        w,
-        n.delay_correlation.is_some() && n.jitter.is_none(),
-        "delay_correlation",
-        "a jitter",
-        "add jitter = \"10ms\"",
-    );
-    need(
-        w,
-        n.distribution.is_some() && n.jitter.is_none(),
-        "distribution",
-        "a jitter",
-        "add jitter = \"10ms\"",
-    );
-    need(
-        w,
-        n.duplicate_correlation.is_some() && n.duplicate.is_none(),
-        "duplicate_correlation",
-        "duplicate",
-        "add duplicate = \"1%\"",
-    );
-    need(
-        w,
-        n.corrupt_correlation.is_some() && n.corrupt.is_none(),
-        "corrupt_correlation",
-        "corrupt",
-        "add corrupt = \"0.1%\"",
-    );
-    need(
-        w,
-        n.reorder_correlation.is_some() && n.reorder.is_none(),
-        "reorder_correlation",
-        "reorder",
-        "add reorder = \"25%\"",
-    );
-    need(
-        w,
-        n.reorder.is_some() && n.delay.is_none(),
-        "reorder",
-        "a delay (reordered packets are the ones sent without it)",
-        "add delay = \"10ms\"",
-    );
-    need(
-        w,
-        n.gap.is_some() && n.reorder.is_none(),
-        "gap",
-        "reorder",
-        "add reorder = \"25%\"",
-    );
-    need(
-        w,
-        n.ecn.is_some() && n.loss.is_none(),
-        "ecn",
-        "a loss",
-        "add loss = \"1%\"",
-    );
-    if w.diags.len() > errors_before {
-        return None;
-    }
-    Some(Sp { span, v: n })
+    loss_correlation
+}
+
+/// The fields set without the field they need (`Problem::NetemNeeds` words each).
+fn missing_needs(n: &Netem) -> impl Iterator<Item = &'static str> {
+    [
+        ("jitter", n.jitter.is_some() && n.delay.is_none()),
+        (
+            "delay_correlation",
+            n.delay_correlation.is_some() && n.jitter.is_none(),
+        ),
+        (
+            "distribution",
+            n.distribution.is_some() && n.jitter.is_none(),
+        ),
+        (
+            "duplicate_correlation",
+            n.duplicate_correlation.is_some() && n.duplicate.is_none(),
+        ),
+        (
+            "corrupt_correlation",
+            n.corrupt_correlation.is_some() && n.corrupt.is_none(),
+        ),
+        (
+            "reorder_correlation",
+            n.reorder_correlation.is_some() && n.reorder.is_none(),
+        ),
+        ("reorder", n.reorder.is_some() && n.delay.is_none()),
+        ("gap", n.gap.is_some() && n.reorder.is_none()),
+        ("ecn", n.ecn.is_some() && n.loss.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(field, missing)| missing.then_some(field))
 }
 
 /// `loss = "1%"` or `loss = { gemodel = { p = "1%", r = "10%", h = "…", k = "…" } }`.
 fn loss(w: &mut Walker, key: &Key, node: &Node) -> Option<Loss> {
     match &node.value {
         Value::Table(_) => {
-            let entries = w.table(key, node, &["gemodel"], "loss")?;
+            let entries = w.table(key, node, &["gemodel"], Place::Named("loss"))?;
             let Some((gk, gn)) = find(entries, "gemodel") else {
-                w.push(
-                    Diagnostic::error(at(key, node), "loss table has no \"gemodel\"").hint(
-                        "write loss = \"1%\" or loss = { gemodel = { p = \"1%\", r = \"10%\" } }",
-                    ),
-                );
+                w.report(at(key, node), Problem::LossWithoutGemodel);
                 return None;
             };
-            let ge = w.table(gk, gn, &["p", "r", "h", "k"], "gemodel")?;
+            let ge = w.table(gk, gn, &["p", "r", "h", "k"], Place::Named("gemodel"))?;
             let (mut p, mut r, mut h, mut k) = (None, None, None, None);
             let mut ok = true;
             for (kk, kn) in ge {
@@ -297,10 +255,7 @@ fn loss(w: &mut Walker, key: &Key, node: &Node) -> Option<Loss> {
                 return None;
             }
             let Some(p) = p else {
-                w.push(
-                    Diagnostic::error(at(gk, gn), "gemodel needs p (the good→bad probability)")
-                        .hint("add p = \"1%\""),
-                );
+                w.report(at(gk, gn), Problem::GemodelWithoutP);
                 return None;
             };
             Some(Loss::Gemodel { p, r, h, k })
@@ -319,28 +274,19 @@ fn slot(w: &mut Walker, key: &Key, node: &Node) -> Option<Slot> {
             key,
             node,
             &["min_delay", "max_delay", "packets", "bytes"],
-            "slot",
+            Place::Named("slot"),
         )?;
         let (mut min, mut max, mut packets, mut bytes) = (None, None, None, None);
         let mut ok = true;
         for (k, n) in entries {
             match k.name.as_str() {
-                "min_delay" => {
-                    min = w.time(k, n);
-                    ok &= min.is_some();
-                }
-                "max_delay" => {
-                    max = w.time(k, n);
-                    ok &= max.is_some();
-                }
+                "min_delay" => min = track(&mut ok, w.time(k, n)),
+                "max_delay" => max = track(&mut ok, w.time(k, n)),
                 "packets" => {
-                    packets = w.int(k, n, 1, u32::MAX as i64).map(|v| v as u32);
-                    ok &= packets.is_some();
+                    let p = w.int(k, n, 1, u32::MAX as i64).map(|v| v as u32);
+                    packets = track(&mut ok, p);
                 }
-                "bytes" => {
-                    bytes = w.size(k, n);
-                    ok &= bytes.is_some();
-                }
+                "bytes" => bytes = track(&mut ok, w.size(k, n)),
                 _ => ok = false,
             }
         }
@@ -348,17 +294,11 @@ fn slot(w: &mut Walker, key: &Key, node: &Node) -> Option<Slot> {
             return None;
         }
         let Some(min_delay) = min else {
-            w.push(
-                Diagnostic::error(at(key, node), "slot needs min_delay")
-                    .hint("write slot = { min_delay = \"10ms\" }"),
-            );
+            w.report(at(key, node), Problem::SlotWithoutMinDelay);
             return None;
         };
         if max.is_some_and(|m| m < min_delay) {
-            w.push(Diagnostic::error(
-                at(key, node),
-                "slot max_delay is below min_delay",
-            ));
+            w.report(at(key, node), Problem::SlotMaxBelowMin);
             return None;
         }
         Some(Slot {

@@ -2,7 +2,7 @@
 //!
 //! serde's derive stops at the first error; the policy checker wants every error of a file
 //! in one run. So the document is first read into this loose tree (only TOML syntax can fail
-//! here), and `schema.rs` walks it, collecting all problems with their spans.
+//! here), and the walker (`walk/`) reads it, collecting all problems with their spans.
 //!
 //! Spans come from toml's own span-keeping parser (`toml::de::DeTable`). Tables that only
 //! exist implicitly (`interfaces` in `[interfaces.wan]`) have no span of their own; the

@@ -1,0 +1,175 @@
+//! Percentages → absolute rates, stable handles: the validated policy becomes `model::Desired`.
+//!
+//! One tree builder (`tree.rs`) turns a policy tree into qdiscs, classes and filters in
+//! named passes, each in its own function and each checking the rules that need its
+//! resolved numbers (rate sums, ceilings, the default class, duplicate marks and ids),
+//! pointing at the policy text. It is called once per tree with the device and handles the
+//! tree is built for (`Target`); egress and ingress differ only in those arguments.
+//!
+//! - `tree.rs`: the pass order, the tree's shape (netem only, empty, classes).
+//! - `minors.rs`: class minors (ids, hashes, probes) and duplicate marks.
+//! - `rates.rs`: rates and ceils top-down, children's sums, the root class's rate.
+//! - `default.rs`: the default class.
+//! - `emit.rs`: leaf qdiscs, then the model: qdiscs, classes, filters; the netem warning.
+//!
+//! Handles: a class's minor is its `id`, else a hash of its path below the tree's root. When
+//! two paths hash to the same minor, the lexicographically smaller path keeps it and the
+//! other "probes" further hashes, skipping every minor that any class hashes to. So a class
+//! whose hashed minor nobody else claims keeps it whatever else is added, removed or
+//! reordered; only probing classes can move (they are reported, `id` pins them).
+
+mod default;
+mod emit;
+mod minors;
+mod rates;
+mod tree;
+
+use serde::Serialize;
+use std::collections::HashMap;
+
+use crate::model::{self, DeviceState, Handle, Parent, QdiscKind};
+use crate::policy::diag::Diagnostic;
+use crate::policy::problem::Problem;
+use crate::policy::schema::{Direction, Interface, Policy};
+use crate::units::Rate;
+
+pub use minors::hashed_minor;
+pub use tree::BuiltTree;
+
+/// The one `prio` (pref) every fw filter qosctl writes uses.
+pub const FW_FILTER_PRIO: u16 = 1;
+
+/// How a class got its minor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MinorSource {
+    /// `id` in the policy.
+    Id,
+    /// The hash of its path: stable under any edit of other classes but one with the same hash.
+    Hash,
+    /// Its hash collided; it took the next free probe. May move when classes are added or
+    /// removed: pin it with `id`.
+    Probe,
+}
+
+/// A resolved class, for display (`check`) and for matching live classes to names (`show`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedClass {
+    /// Path below the interface: `bulk/backup`.
+    pub path: String,
+    pub depth: usize,
+    pub handle: Handle,
+    pub parent: Handle,
+    pub rate: crate::units::Rate,
+    pub ceil: crate::units::Rate,
+    pub prio: Option<u32>,
+    pub marks: Vec<u32>,
+    /// The leaf qdisc (None for a class with children). Boxed to keep 10,000 classes small.
+    pub leaf: Option<Box<QdiscKind>>,
+    pub minor_source: MinorSource,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedInterface {
+    pub alias: String,
+    pub device: String,
+    /// The root class 1:1's rate and ceil, when the interface is shaped.
+    pub rate: Option<Rate>,
+    /// Path of the default class.
+    pub default: Option<String>,
+    /// netem of an impairment-only interface (root qdisc 1:).
+    pub netem: Option<model::Netem>,
+    pub classes: Vec<ResolvedClass>,
+    pub state: DeviceState,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Resolved {
+    pub interfaces: Vec<ResolvedInterface>,
+}
+
+impl Resolved {
+    /// The model without the names tree, for `apply` (no copy of the device states).
+    pub fn into_desired(self) -> model::Desired {
+        model::Desired {
+            devices: self
+                .interfaces
+                .into_iter()
+                .map(|i| model::DesiredDevice {
+                    alias: i.alias,
+                    state: i.state,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn desired(&self) -> model::Desired {
+        model::Desired {
+            devices: self
+                .interfaces
+                .iter()
+                .map(|i| model::DesiredDevice {
+                    alias: i.alias.clone(),
+                    state: i.state.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Where a tree is built: the device and the handles of its root.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub device: &'a str,
+    /// The root qdisc (`1:`); its major is the major of every class of the tree.
+    pub qdisc: Handle,
+    /// Where the root qdisc hangs (`root`).
+    pub parent: Parent,
+    /// The root class (`1:1`), which carries the tree's rate.
+    pub root_class: Handle,
+    /// Where the tree's filters are attached (`1:`).
+    pub filter_parent: Handle,
+}
+
+impl Target<'_> {
+    /// What leaves `device`: htb `1:` at the device root, root class `1:1`, filters on `1:`.
+    pub fn egress(device: &str) -> Target<'_> {
+        Target {
+            device,
+            qdisc: Handle::qdisc(1),
+            parent: Parent::Root,
+            root_class: Handle::new(1, 1),
+            filter_parent: Handle::qdisc(1),
+        }
+    }
+}
+
+/// Resolves every interface; problems go to `diags`.
+pub fn resolve(policy: &Policy, diags: &mut Vec<Diagnostic>) -> Resolved {
+    let mut out = Resolved::default();
+    let mut devices: HashMap<&str, &str> = HashMap::new();
+    for iface in &policy.interfaces {
+        if let Some(by) = devices.insert(iface.device.v.as_str(), iface.alias.as_str()) {
+            let device = &iface.device.v;
+            diags.push(Problem::DeviceTaken { device, by }.at(iface.device.span.clone()));
+        }
+        out.interfaces.push(resolve_interface(iface, diags));
+    }
+    out
+}
+
+/// An interface is its egress tree on its device. (Its ingress tree is refused by the
+/// walker until the ifb device is wired: then it is built here too, on the ifb device.)
+fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> ResolvedInterface {
+    let target = Target::egress(&iface.device.v);
+    let egress = tree::build(&iface.egress, iface.name(Direction::Egress), &target, diags);
+    ResolvedInterface {
+        alias: iface.alias.clone(),
+        device: iface.device.v.clone(),
+        rate: egress.rate,
+        default: egress.default,
+        netem: egress.netem,
+        classes: egress.classes,
+        state: egress.state,
+    }
+}
