@@ -3,11 +3,13 @@
 //!
 //! Pipeline: `policy` (TOML → validated) → `resolve` (→ `model::Desired`) →
 //! `tc::read` (live `model::DeviceState`) → `plan` (diff) → `tc::render` (batch lines) →
-//! `apply` (run, verify, roll back).
+//! `apply` (run, verify, roll back). Each qdisc and filter kind has one home in `kind`.
+//! See docs/architecture.md.
 
 pub mod apply;
 pub mod check;
 pub mod cli;
+pub mod kind;
 pub mod model;
 pub mod plan;
 pub mod policy;
