@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::cli::CheckArgs;
+use crate::kind::qdisc::htb;
 use crate::kind::{self, Line, Style};
 use crate::model::{Netem, QdiscKind};
 use crate::policy::{self, Checked};
@@ -151,11 +152,13 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
         return;
     }
     let rate = i.rate.map(|r| r.to_string()).unwrap_or_default();
-    let default = match (&i.default, i.state.root_qdisc()) {
-        (Some(d), Some(q)) => match &q.kind {
-            QdiscKind::Htb(h) => format!("{d} (1:{:x})", h.default),
-            _ => d.clone(),
-        },
+    let minor = i
+        .state
+        .root_qdisc()
+        .and_then(|q| htb::default_minor(&q.kind));
+    let default = match (&i.default, minor) {
+        (Some(d), Some(m)) => format!("{d} (1:{m:x})"),
+        (Some(d), None) => d.clone(),
         _ => "-".into(),
     };
     let _ = writeln!(out, "{dev}: htb rate {rate}, default {default}");

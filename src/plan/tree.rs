@@ -376,3 +376,119 @@ fn op_handle(op: &Op) -> Handle {
         _ => Handle::new(0, 0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FilterKind, Qdisc, QdiscKind};
+    use crate::units::Rate;
+
+    fn class(major: u16, minor: u16, parent: Option<u16>, rate: u64) -> Class {
+        let p = parent.map(|p| Handle::new(major, p));
+        Class::new(Handle::new(major, minor), p, Rate(rate), Rate(rate))
+    }
+
+    fn fw(parent: Handle, mark: u32, to: Option<Handle>) -> Filter {
+        Filter {
+            parent,
+            prio: 1,
+            protocol: "all".into(),
+            kind: FilterKind::Fw {
+                mark,
+                mask: u32::MAX,
+            },
+            classid: to,
+            name: None,
+            stats: None,
+        }
+    }
+
+    fn pfifo(on: Handle, limit: u32) -> Qdisc {
+        Qdisc {
+            handle: Handle::qdisc(on.minor),
+            parent: Parent::Class(on),
+            kind: QdiscKind::Pfifo { limit: Some(limit) },
+            name: None,
+            stats: None,
+        }
+    }
+
+    fn lines(ops: TreeOps) -> Vec<String> {
+        let ops = ops.in_apply_order();
+        ops.iter().map(|o| super::super::command("d", o)).collect()
+    }
+
+    /// The same code diffs a tree that is not `1:` with its filters on its own parent, and
+    /// leaves the other tree on the device alone.
+    #[test]
+    fn any_tree_by_its_root_and_filter_parent() {
+        let (q1, q2) = (Handle::qdisc(1), Handle::qdisc(2));
+        let desired = DeviceState {
+            device: "d".into(),
+            classes: vec![
+                class(1, 1, None, 1_000),
+                class(2, 1, None, 8_000),
+                class(2, 0x10, Some(1), 4_000),
+            ],
+            qdiscs: vec![pfifo(Handle::new(2, 0x10), 20)],
+            filters: vec![fw(q2, 0x10, Some(Handle::new(2, 0x10)))],
+        };
+        let live = DeviceState {
+            device: "d".into(),
+            classes: vec![
+                class(1, 1, None, 9_000),
+                class(2, 1, None, 8_000),
+                class(2, 0x10, Some(1), 2_000),
+            ],
+            qdiscs: vec![pfifo(Handle::new(2, 0x10), 10)],
+            filters: vec![
+                fw(q1, 0x5, Some(Handle::new(1, 1))),
+                fw(q2, 0x10, Some(Handle::new(2, 1))),
+            ],
+        };
+        let tree = Tree {
+            root: q2,
+            filter_parent: q2,
+        };
+        assert_eq!(
+            lines(diff_tree(tree, &desired, &live)),
+            [
+                "class change dev d parent 2:1 classid 2:10 htb rate 4000bit ceil 4000bit",
+                "qdisc change dev d parent 2:10 handle 10: pfifo limit 20",
+                "filter replace dev d parent 2: protocol all prio 1 handle 0x10 fw classid 2:10",
+            ]
+        );
+    }
+
+    /// Filters on the ingress qdisc go through the same filter steps: a foreign
+    /// classifier's priority is removed whole, the policy's filter added.
+    #[test]
+    fn filters_on_the_ingress_qdisc() {
+        let ingress = Handle::INGRESS;
+        let desired = DeviceState {
+            filters: vec![fw(ingress, 0x1, None)],
+            ..DeviceState::default()
+        };
+        let mut u32f = fw(ingress, 0, None);
+        u32f.kind = FilterKind::Other {
+            kind: "u32".into(),
+            handle: Some("800::800".into()),
+            summary: String::new(),
+        };
+        let live = DeviceState {
+            filters: vec![u32f],
+            ..DeviceState::default()
+        };
+        let tree = Tree {
+            root: ingress,
+            filter_parent: ingress,
+        };
+        assert_eq!(
+            lines(diff_tree(tree, &desired, &live)),
+            [
+                "filter del dev d parent ffff: protocol all prio 1",
+                "filter add dev d parent ffff: protocol all prio 1 handle 0x1 fw",
+            ]
+        );
+    }
+}

@@ -21,6 +21,11 @@ pub struct Htb {
 
 pub struct Def;
 
+/// The minor of the default class, when `k` is htb.
+pub fn default_minor(k: &QdiscKind) -> Option<u16> {
+    of(k).map(|h| h.default)
+}
+
 options_of!(Htb, Htb);
 
 impl QdiscDef for Def {
