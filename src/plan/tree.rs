@@ -413,8 +413,13 @@ mod tests {
         }
     }
 
-    fn lines(ops: TreeOps) -> Vec<String> {
-        let ops = ops.in_apply_order();
+    /// The tc lines of the tree rooted at `root`, with its filters on `root`.
+    fn diff_at(root: Handle, desired: &DeviceState, live: &DeviceState) -> Vec<String> {
+        let tree = Tree {
+            root,
+            filter_parent: root,
+        };
+        let ops = diff_tree(tree, desired, live).in_apply_order();
         ops.iter().map(|o| super::super::command("d", o)).collect()
     }
 
@@ -423,35 +428,34 @@ mod tests {
     #[test]
     fn any_tree_by_its_root_and_filter_parent() {
         let (q1, q2) = (Handle::qdisc(1), Handle::qdisc(2));
-        let desired = DeviceState {
+        // Tree 1: differs too (rate, a filter), and must not show up in tree 2's diff.
+        let state = |r1: u64, r10: u64, limit: u32, filters: Vec<Filter>| DeviceState {
             device: "d".into(),
             classes: vec![
-                class(1, 1, None, 1_000),
+                class(1, 1, None, r1),
                 class(2, 1, None, 8_000),
-                class(2, 0x10, Some(1), 4_000),
+                class(2, 0x10, Some(1), r10),
             ],
-            qdiscs: vec![pfifo(Handle::new(2, 0x10), 20)],
-            filters: vec![fw(q2, 0x10, Some(Handle::new(2, 0x10)))],
+            qdiscs: vec![pfifo(Handle::new(2, 0x10), limit)],
+            filters,
         };
-        let live = DeviceState {
-            device: "d".into(),
-            classes: vec![
-                class(1, 1, None, 9_000),
-                class(2, 1, None, 8_000),
-                class(2, 0x10, Some(1), 2_000),
-            ],
-            qdiscs: vec![pfifo(Handle::new(2, 0x10), 10)],
-            filters: vec![
+        let desired = state(
+            1_000,
+            4_000,
+            20,
+            vec![fw(q2, 0x10, Some(Handle::new(2, 0x10)))],
+        );
+        let live = state(
+            9_000,
+            2_000,
+            10,
+            vec![
                 fw(q1, 0x5, Some(Handle::new(1, 1))),
                 fw(q2, 0x10, Some(Handle::new(2, 1))),
             ],
-        };
-        let tree = Tree {
-            root: q2,
-            filter_parent: q2,
-        };
+        );
         assert_eq!(
-            lines(diff_tree(tree, &desired, &live)),
+            diff_at(q2, &desired, &live),
             [
                 "class change dev d parent 2:1 classid 2:10 htb rate 4000bit ceil 4000bit",
                 "qdisc change dev d parent 2:10 handle 10: pfifo limit 20",
@@ -479,12 +483,8 @@ mod tests {
             filters: vec![u32f],
             ..DeviceState::default()
         };
-        let tree = Tree {
-            root: ingress,
-            filter_parent: ingress,
-        };
         assert_eq!(
-            lines(diff_tree(tree, &desired, &live)),
+            diff_at(ingress, &desired, &live),
             [
                 "filter del dev d parent ffff: protocol all prio 1",
                 "filter add dev d parent ffff: protocol all prio 1 handle 0x1 fw",
