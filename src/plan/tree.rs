@@ -22,7 +22,10 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// The classes of this tree (those numbered under its root qdisc).
+    /// The classes of this tree: those numbered under its root qdisc. Classes of a
+    /// classful leaf's own qdisc (another major) are not the tree's: they go with that
+    /// qdisc (before the split they were diffed as the tree's own, and a `class del`
+    /// after their qdisc was removed would have failed; qosctl writes no such leaf).
     fn classes<'a>(&self, st: &'a DeviceState) -> Vec<&'a Class> {
         st.classes
             .iter()
