@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::cli::CheckArgs;
-use crate::model::{Loss, Netem, QdiscKind};
+use crate::kind::qdisc::htb;
+use crate::kind::{self, Line, Style};
+use crate::model::{Netem, QdiscKind};
 use crate::policy::{self, Checked};
 use crate::resolve::{MinorSource, ResolvedInterface};
 use crate::Exit;
@@ -150,11 +152,13 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
         return;
     }
     let rate = i.rate.map(|r| r.to_string()).unwrap_or_default();
-    let default = match (&i.default, i.state.root_qdisc()) {
-        (Some(d), Some(q)) => match &q.kind {
-            QdiscKind::Htb(h) => format!("{d} (1:{:x})", h.default),
-            _ => d.clone(),
-        },
+    let minor = i
+        .state
+        .root_qdisc()
+        .and_then(|q| htb::default_minor(&q.kind));
+    let default = match (&i.default, minor) {
+        (Some(d), Some(m)) => format!("{d} (1:{m:x})"),
+        (Some(d), None) => d.clone(),
         _ => "-".into(),
     };
     let _ = writeln!(out, "{dev}: htb rate {rate}, default {default}");
@@ -208,124 +212,16 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
     }
 }
 
-/// A leaf qdisc in one line, tc-like: `netem delay 40ms jitter 5ms loss 0.5%`.
+/// A leaf qdisc in one line, tc-like: `netem delay 40ms jitter 5ms loss 0.5%` (written
+/// by the kind's home, the same line the plan shows).
 pub fn leaf_summary(q: &QdiscKind) -> String {
-    let mut s = q.kind_name().to_string();
-    let mut add = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            let _ = write!(s, " {k} {v}");
-        }
-    };
-    match q {
-        QdiscKind::Pfifo { limit } => add("limit", limit.map(|l| l.to_string())),
-        QdiscKind::Bfifo { limit } => add("limit", limit.map(|l| l.to_string())),
-        QdiscKind::Tbf(t) => {
-            add("rate", Some(t.rate.to_string()));
-            add("burst", Some(t.burst.to_string()));
-            add("limit", t.limit.map(|l| l.to_string()));
-            add("latency", t.latency.map(|l| l.to_string()));
-        }
-        QdiscKind::FqCodel(f) => {
-            add("limit", f.limit.map(|l| l.to_string()));
-            add("flows", f.flows.map(|l| l.to_string()));
-            add("target", f.target.map(|l| l.to_string()));
-            add("interval", f.interval.map(|l| l.to_string()));
-            add("quantum", f.quantum.map(|l| l.to_string()));
-            add("memory_limit", f.memory_limit.map(|l| l.to_string()));
-            if f.ecn == Some(true) {
-                s.push_str(" ecn");
-            }
-        }
-        QdiscKind::Cake(c) => {
-            add("bandwidth", c.bandwidth.map(|l| l.to_string()));
-            add("", c.diffserv.clone());
-            add("", c.flow_mode.clone());
-            add("rtt", c.rtt.map(|l| l.to_string()));
-            add("overhead", c.overhead.map(|l| l.to_string()));
-            s = s.replace("  ", " ");
-        }
-        QdiscKind::Sfq(q) => {
-            add("perturb", q.perturb.map(|l| l.to_string()));
-            add("limit", q.limit.map(|l| l.to_string()));
-            add("quantum", q.quantum.map(|l| l.to_string()));
-        }
-        QdiscKind::Netem(n) => return netem_summary(n),
-        _ => {}
-    }
-    s
+    kind::qdisc::summary(q, Style::Brief)
 }
 
+/// netem's options in one line, with the kind word.
 pub fn netem_summary(n: &Netem) -> String {
-    let mut s = String::from("netem");
-    let mut add = |k: &str, v: String| {
-        let _ = write!(s, " {k} {v}");
-    };
-    if let Some(d) = n.delay {
-        add("delay", d.to_string());
-    }
-    if let Some(j) = n.jitter {
-        add("jitter", j.to_string());
-    }
-    if let Some(c) = n.delay_correlation {
-        add("delay_correlation", c.to_string());
-    }
-    if let Some(d) = &n.distribution {
-        add("distribution", d.clone());
-    }
-    match &n.loss {
-        Some(Loss::Random { p, correlation }) => {
-            add("loss", p.to_string());
-            if let Some(c) = correlation {
-                add("loss_correlation", c.to_string());
-            }
-        }
-        Some(Loss::Gemodel { p, r, h, k }) => {
-            let mut g = format!("p {p}");
-            for (name, v) in [("r", r), ("h", h), ("k", k)] {
-                if let Some(v) = v {
-                    let _ = write!(g, " {name} {v}");
-                }
-            }
-            add("loss gemodel", g);
-        }
-        None => {}
-    }
-    for (k, v) in [
-        ("duplicate", n.duplicate),
-        ("duplicate_correlation", n.duplicate_correlation),
-        ("corrupt", n.corrupt),
-        ("corrupt_correlation", n.corrupt_correlation),
-        ("reorder", n.reorder),
-        ("reorder_correlation", n.reorder_correlation),
-    ] {
-        if let Some(v) = v {
-            add(k, v.to_string());
-        }
-    }
-    if let Some(g) = n.gap {
-        add("gap", g.to_string());
-    }
-    if let Some(r) = n.rate {
-        add("rate", r.to_string());
-    }
-    if let Some(l) = n.limit {
-        add("limit", l.to_string());
-    }
-    if let Some(sl) = &n.slot {
-        let mut v = sl.min_delay.to_string();
-        if let Some(m) = sl.max_delay {
-            let _ = write!(v, " {m}");
-        }
-        if let Some(p) = sl.packets {
-            let _ = write!(v, " packets {p}");
-        }
-        if let Some(b) = sl.bytes {
-            let _ = write!(v, " bytes {b}");
-        }
-        add("slot", v);
-    }
-    if n.ecn == Some(true) {
-        s.push_str(" ecn");
-    }
-    s
+    let mut line = Line::new(Style::Brief);
+    line.word("netem");
+    kind::qdisc::netem::summary(n, &mut line);
+    line.finish()
 }

@@ -135,7 +135,7 @@ fn check_live(live: &DeviceState) {
         let _ = plan::command(&live.device, &op);
     }
     for q in &live.qdiscs {
-        let _ = crate::show::qdisc_options(&q.kind);
+        let _ = crate::kind::qdisc::summary(&q.kind, crate::kind::Style::Full);
     }
 }
 

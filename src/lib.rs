@@ -3,7 +3,8 @@
 //!
 //! Pipeline: `policy` (TOML → validated) → `resolve` (→ `model::Desired`) →
 //! `tc::read` (live `model::DeviceState`) → `plan` (diff) → `tc::render` (batch lines) →
-//! `apply` (run, verify, roll back).
+//! `apply` (run, verify, roll back). Each qdisc and filter kind has one home in `kind`.
+//! See docs/architecture.md.
 
 pub mod apply;
 pub mod check;
@@ -17,6 +18,7 @@ pub mod foreign;
 pub mod fuzzing;
 pub mod import;
 pub mod input;
+pub mod kind;
 pub mod limits;
 pub mod link;
 pub mod lock;

@@ -1,8 +1,9 @@
 //! One model for desired and live traffic-control state.
 //!
 //! The policy resolver (`resolve.rs`) produces it from a TOML file; the tc reader
-//! (`tc/read.rs`) produces it from `tc -j … show`. The planner (`plan.rs`) is a pure
-//! function of two of these. Keeping one type for both sides is what makes the diff
+//! (`tc/read/`) produces it from `tc -j … show`. The planner (`plan/`) is a pure
+//! function of two of these. The per-kind options (`Htb`, `Netem`, …) are defined with
+//! their kind in `crate::kind` and re-exported here. Keeping one type for both sides is what makes the diff
 //! honest: a field that cannot be read back cannot be desired either.
 //!
 //! Every value is stored in the unit the kernel keeps, so comparisons are exact where
@@ -12,7 +13,18 @@
 use serde::Serialize;
 use std::fmt;
 
-use crate::units::{Prob, Rate, Size, Time};
+use crate::units::{Rate, Size};
+
+// The kinds live in their homes (`crate::kind`); the model names them here, so every
+// module (and the resolver) keeps reaching them as `model::…`.
+pub use crate::kind::filter::FilterKind;
+pub use crate::kind::qdisc::cake::Cake;
+pub use crate::kind::qdisc::fq_codel::FqCodel;
+pub use crate::kind::qdisc::htb::Htb;
+pub use crate::kind::qdisc::netem::{Loss, Netem, Slot};
+pub use crate::kind::qdisc::sfq::Sfq;
+pub use crate::kind::qdisc::tbf::Tbf;
+pub use crate::kind::qdisc::QdiscKind;
 
 /// A tc handle `major:minor` (both 16 bit). Qdisc handles have minor 0 and print as `1:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -150,151 +162,6 @@ pub struct Qdisc {
     pub stats: Option<Stats>,
 }
 
-/// The qdisc kinds qosctl writes, with the options it manages. `Other` is whatever the
-/// reader found that qosctl does not write (it is removed when on a managed device).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum QdiscKind {
-    Htb(Htb),
-    Pfifo {
-        limit: Option<u32>,
-    },
-    Bfifo {
-        limit: Option<Size>,
-    },
-    Tbf(Tbf),
-    FqCodel(FqCodel),
-    Cake(Cake),
-    Sfq(Sfq),
-    /// Boxed: netem's ~400 bytes would make every qdisc that large, and a 10,000-class
-    /// tree holds 10,000 leaf qdiscs.
-    Netem(Box<Netem>),
-    Ingress,
-    Other {
-        kind: String,
-    },
-}
-
-impl QdiscKind {
-    /// The tc kind word.
-    pub fn kind_name(&self) -> &str {
-        match self {
-            QdiscKind::Htb(_) => "htb",
-            QdiscKind::Pfifo { .. } => "pfifo",
-            QdiscKind::Bfifo { .. } => "bfifo",
-            QdiscKind::Tbf(_) => "tbf",
-            QdiscKind::FqCodel(_) => "fq_codel",
-            QdiscKind::Cake(_) => "cake",
-            QdiscKind::Sfq(_) => "sfq",
-            QdiscKind::Netem(_) => "netem",
-            QdiscKind::Ingress => "ingress",
-            QdiscKind::Other { kind } => kind,
-        }
-    }
-}
-
-/// `htb` root qdisc. `default` is the minor of the default class (0 = unclassified
-/// traffic goes out unshaped, tc's own default).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Htb {
-    pub default: u16,
-    pub r2q: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Tbf {
-    pub rate: Rate,
-    pub burst: Size,
-    /// `limit` in bytes; tc needs exactly one of limit or latency. The reader reports the
-    /// latency it prints (`lat`) as `latency`.
-    pub limit: Option<Size>,
-    pub latency: Option<Time>,
-}
-
-/// fq_codel options. `None` = not set by the policy: kernel default, not compared.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct FqCodel {
-    pub limit: Option<u32>,
-    pub flows: Option<u32>,
-    pub target: Option<Time>,
-    pub interval: Option<Time>,
-    pub quantum: Option<Size>,
-    pub ecn: Option<bool>,
-    pub memory_limit: Option<Size>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Cake {
-    /// `None` = unlimited.
-    pub bandwidth: Option<Rate>,
-    /// besteffort, diffserv3, diffserv4, diffserv8, precedence.
-    pub diffserv: Option<String>,
-    /// flowblind, srchost, dsthost, hosts, flows, dual-srchost, dual-dsthost, triple-isolate.
-    pub flow_mode: Option<String>,
-    pub rtt: Option<Time>,
-    pub nat: Option<bool>,
-    pub wash: Option<bool>,
-    pub ack_filter: Option<bool>,
-    /// Overhead in bytes added per packet (may be negative).
-    pub overhead: Option<i32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Sfq {
-    pub perturb: Option<Time>,
-    pub limit: Option<u32>,
-    pub quantum: Option<Size>,
-}
-
-/// netem. Probabilities are fractions 0..=1; correlations too.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Netem {
-    pub delay: Option<Time>,
-    pub jitter: Option<Time>,
-    pub delay_correlation: Option<Prob>,
-    /// normal, pareto, paretonormal, uniform (uniform = no table: tc's default).
-    pub distribution: Option<String>,
-    pub loss: Option<Loss>,
-    pub duplicate: Option<Prob>,
-    pub duplicate_correlation: Option<Prob>,
-    pub corrupt: Option<Prob>,
-    pub corrupt_correlation: Option<Prob>,
-    pub reorder: Option<Prob>,
-    pub reorder_correlation: Option<Prob>,
-    pub gap: Option<u32>,
-    pub rate: Option<Rate>,
-    /// Queue limit in packets (kernel default 1000).
-    pub limit: Option<u32>,
-    pub slot: Option<Slot>,
-    pub ecn: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "model", rename_all = "snake_case")]
-pub enum Loss {
-    Random {
-        p: Prob,
-        correlation: Option<Prob>,
-    },
-    /// Gilbert-Elliott: p = good→bad, r = bad→good, h = 1-loss in bad (tc's `1-h`),
-    /// k = 1-loss in good (tc's `1-k`), as `tc … loss gemodel p r 1-h 1-k`.
-    Gemodel {
-        p: Prob,
-        r: Option<Prob>,
-        h: Option<Prob>,
-        k: Option<Prob>,
-    },
-}
-
-/// netem `slot MIN_DELAY [MAX_DELAY] [packets N] [bytes N]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Slot {
-    pub min_delay: Time,
-    pub max_delay: Option<Time>,
-    pub packets: Option<u32>,
-    pub bytes: Option<Size>,
-}
-
 /// An htb class (the only class kind qosctl writes).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Class {
@@ -355,30 +222,6 @@ pub struct Filter {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<Stats>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum FilterKind {
-    /// `fw`: firewall mark `handle` (with `mask`, default 0xffffffff).
-    Fw { mark: u32, mask: u32 },
-    /// Anything else the reader found (u32, flower, bpf, …): qosctl does not write these,
-    /// it removes them from managed devices. `handle` is the filter handle as tc printed
-    /// it (e.g. `800::800`), needed to delete exactly this filter; `summary` is for display.
-    Other {
-        kind: String,
-        handle: Option<String>,
-        summary: String,
-    },
-}
-
-impl FilterKind {
-    pub fn kind_name(&self) -> &str {
-        match self {
-            FilterKind::Fw { .. } => "fw",
-            FilterKind::Other { kind, .. } => kind,
-        }
-    }
 }
 
 /// The desired state of every device a policy names, in policy order.

@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::cli::{Global, ShowArgs};
+use crate::kind::{self, Style};
 use crate::model::{
-    Class, Desired, DesiredDevice, DeviceState, Filter, FilterKind, Handle, Loss, Parent, Qdisc,
-    QdiscKind, Stats,
+    Class, Desired, DesiredDevice, DeviceState, Filter, Handle, Parent, Qdisc, Stats,
 };
 use crate::tc::read::{list_devices, read_device};
 use crate::tc::Tc;
-use crate::units::{Rate, Size};
+use crate::units::Rate;
 use crate::Exit;
 
 pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
@@ -207,7 +207,7 @@ fn qdisc_table(qs: &[Qdisc], named: bool) -> Table {
             q.handle.to_string(),
             parent,
             q.kind.kind_name().to_string(),
-            qdisc_options(&q.kind),
+            kind::qdisc::options(&q.kind, Style::Full),
         ];
         if named {
             row.push(crate::escape::escape(q.name.as_deref().unwrap_or_default()));
@@ -221,94 +221,6 @@ fn qdisc_table(qs: &[Qdisc], named: bool) -> Table {
         &["overlimits", "packets", "parent", "bytes", "backlog"],
     );
     t
-}
-
-fn size(s: Size) -> String {
-    format!("{}B", s.0)
-}
-
-/// The options of a qdisc in tc's words, for reading (not for feeding back to tc).
-pub fn qdisc_options(k: &QdiscKind) -> String {
-    fn opt(w: &mut Vec<String>, name: &str, v: Option<String>) {
-        if let Some(v) = v {
-            w.push(format!("{name} {v}"));
-        }
-    }
-    let mut w: Vec<String> = Vec::new();
-    match k {
-        QdiscKind::Htb(h) => {
-            opt(&mut w, "default", Some(format!("{:#x}", h.default)));
-            opt(&mut w, "r2q", h.r2q.map(|v| v.to_string()));
-        }
-        QdiscKind::Pfifo { limit } => opt(&mut w, "limit", limit.map(|v| format!("{v}p"))),
-        QdiscKind::Bfifo { limit } => opt(&mut w, "limit", limit.map(size)),
-        QdiscKind::Tbf(t) => {
-            opt(&mut w, "rate", Some(t.rate.to_string()));
-            opt(&mut w, "burst", Some(size(t.burst)));
-            opt(&mut w, "limit", t.limit.map(size));
-            opt(&mut w, "latency", t.latency.map(|v| v.to_string()));
-        }
-        QdiscKind::FqCodel(f) => {
-            opt(&mut w, "limit", f.limit.map(|v| format!("{v}p")));
-            opt(&mut w, "flows", f.flows.map(|v| v.to_string()));
-            opt(&mut w, "target", f.target.map(|v| v.to_string()));
-            opt(&mut w, "interval", f.interval.map(|v| v.to_string()));
-            opt(&mut w, "quantum", f.quantum.map(size));
-            opt(&mut w, "memory_limit", f.memory_limit.map(size));
-            if f.ecn == Some(true) {
-                w.push("ecn".into());
-            }
-        }
-        QdiscKind::Cake(c) => {
-            opt(
-                &mut w,
-                "bandwidth",
-                Some(c.bandwidth.map_or("unlimited".into(), |b| b.to_string())),
-            );
-            w.extend(c.diffserv.clone());
-            w.extend(c.flow_mode.clone());
-            opt(&mut w, "rtt", c.rtt.map(|v| v.to_string()));
-            opt(&mut w, "overhead", c.overhead.map(|v| v.to_string()));
-            for (flag, on) in [
-                ("nat", c.nat),
-                ("wash", c.wash),
-                ("ack-filter", c.ack_filter),
-            ] {
-                if on == Some(true) {
-                    w.push(flag.into());
-                }
-            }
-        }
-        QdiscKind::Sfq(s) => {
-            opt(&mut w, "limit", s.limit.map(|v| format!("{v}p")));
-            opt(&mut w, "quantum", s.quantum.map(size));
-            opt(&mut w, "perturb", s.perturb.map(|v| v.to_string()));
-        }
-        QdiscKind::Netem(n) => {
-            if let Some(d) = n.delay {
-                let mut s = format!("delay {d}");
-                if let Some(j) = n.jitter.filter(|j| j.ns() > 0) {
-                    s.push_str(&format!(" {j}"));
-                }
-                w.push(s);
-            }
-            match &n.loss {
-                Some(Loss::Random { p, .. }) => w.push(format!("loss {p}")),
-                Some(Loss::Gemodel { p, r, .. }) => w.push(format!(
-                    "loss gemodel {p}{}",
-                    r.map(|r| format!(" {r}")).unwrap_or_default()
-                )),
-                None => {}
-            }
-            opt(&mut w, "duplicate", n.duplicate.map(|p| p.to_string()));
-            opt(&mut w, "corrupt", n.corrupt.map(|p| p.to_string()));
-            opt(&mut w, "reorder", n.reorder.map(|p| p.to_string()));
-            opt(&mut w, "rate", n.rate.map(|r| r.to_string()));
-            opt(&mut w, "limit", n.limit.map(|v| format!("{v}p")));
-        }
-        QdiscKind::Ingress | QdiscKind::Other { .. } => {}
-    }
-    w.join(" ")
 }
 
 /// Classes in tree order (each parent before its children, siblings by handle), with the
@@ -419,19 +331,7 @@ fn filter_table(fs: &[Filter], named: bool) -> Table {
     header.extend(["bytes", "packets"]);
     let mut t = new_table(header, first_counter);
     for f in fs {
-        let (handle, summary) = match &f.kind {
-            FilterKind::Fw { mark, mask } => (
-                format!("{mark:#x}"),
-                if *mask == u32::MAX {
-                    format!("mark {mark:#x}")
-                } else {
-                    format!("mark {mark:#x}/{mask:#x}")
-                },
-            ),
-            FilterKind::Other {
-                handle, summary, ..
-            } => (handle.clone().unwrap_or_default(), summary.clone()),
-        };
+        let (handle, summary) = kind::filter::columns(&f.kind);
         let mut row = vec![
             f.parent.to_string(),
             f.prio.to_string(),
@@ -468,6 +368,7 @@ fn filter_table(fs: &[Filter], named: bool) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::FilterKind;
 
     fn class(minor: u16, rate: u64, ceil: u64, name: Option<&str>) -> Class {
         let parent = (minor != 1).then_some(Handle::new(1, 1));
@@ -588,8 +489,9 @@ mod tests {
 
     #[test]
     fn qdisc_options_read_like_tc() {
-        use crate::model::{Netem, Tbf};
-        use crate::units::{Prob, Time};
+        use crate::kind::qdisc::options;
+        use crate::model::{Loss, Netem, QdiscKind, Tbf};
+        use crate::units::{Prob, Size, Time};
         let n = QdiscKind::Netem(Box::new(Netem {
             delay: Some(Time(40_000_000)),
             jitter: Some(Time(5_000_000)),
@@ -600,13 +502,24 @@ mod tests {
             limit: Some(1000),
             ..Netem::default()
         }));
-        assert_eq!(qdisc_options(&n), "delay 40ms 5ms loss 0.5% limit 1000p");
+        // The same words as `check` and the plan (one summary per kind), in tc's units.
+        assert_eq!(
+            options(&n, Style::Full),
+            "delay 40ms jitter 5ms loss 0.5% limit 1000"
+        );
         let t = QdiscKind::Tbf(Tbf {
             rate: Rate(4_000_000),
             burst: Size(10_240),
             limit: None,
             latency: Some(Time(50_000_000)),
         });
-        assert_eq!(qdisc_options(&t), "rate 4mbit burst 10240B latency 50ms");
+        assert_eq!(
+            options(&t, Style::Full),
+            "rate 4mbit burst 10240B latency 50ms"
+        );
+        assert_eq!(
+            options(&t, Style::Brief),
+            "rate 4mbit burst 10KiB latency 50ms"
+        );
     }
 }

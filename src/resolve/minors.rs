@@ -15,7 +15,7 @@ const MINOR_LO: u64 = 2;
 pub(super) const MINOR_COUNT: u64 = 0xfffe - 2 + 1;
 
 /// 64-bit FNV-1a followed by a splitmix finalizer, so that similar paths (`c1`, `c2`) spread.
-fn hash(path: &str, round: u32) -> u64 {
+pub(crate) fn hash(path: &str, round: u32) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in path.bytes().chain(round.to_le_bytes()) {
         h ^= u64::from(b);

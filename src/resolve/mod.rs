@@ -33,6 +33,7 @@ use crate::policy::problem::Problem;
 use crate::policy::schema::{Direction, Interface, Policy};
 use crate::units::Rate;
 
+pub(crate) use minors::hash;
 pub use minors::hashed_minor;
 pub use tree::BuiltTree;
 

@@ -4,7 +4,8 @@
 //! never come into play, and every managed parameter is sent on every change, because tc
 //! resets what a `change` omits.
 
-use crate::model::{Class, Filter, FilterKind, Loss, Netem, Parent, Qdisc, QdiscKind};
+use crate::kind::{filter, qdisc};
+use crate::model::{Class, Filter, Qdisc, QdiscKind};
 
 /// `qdisc add dev D root handle 1: htb default 10`.
 pub fn qdisc_add(dev: &str, q: &Qdisc) -> String {
@@ -18,17 +19,8 @@ pub fn qdisc_add(dev: &str, q: &Qdisc) -> String {
 
 /// In place: same handle, same kind (tc keeps queue and counters).
 pub fn qdisc_change(dev: &str, q: &Qdisc) -> String {
-    let args = match &q.kind {
-        // fq_codel refuses a change that carries `flows` at all (EINVAL), even the same
-        // value: the flow table is sized once. The planner re-creates it for a new value.
-        QdiscKind::FqCodel(f) if f.flows.is_some() => {
-            qdisc_args(&QdiscKind::FqCodel(crate::model::FqCodel {
-                flows: None,
-                ..f.clone()
-            }))
-        }
-        k => qdisc_args(k),
-    };
+    // Some kinds refuse some arguments on change (fq_codel's flows): their home says.
+    let args = qdisc::change_args(&q.kind);
     format!(
         "qdisc change dev {dev} {} handle {} {args}",
         q.parent, q.handle
@@ -36,14 +28,8 @@ pub fn qdisc_change(dev: &str, q: &Qdisc) -> String {
 }
 
 pub fn qdisc_del(dev: &str, q: &Qdisc) -> String {
-    match (q.parent, &q.kind) {
-        (Parent::Root, _) => format!("qdisc del dev {dev} root"),
-        (Parent::Ingress, QdiscKind::Other { kind }) if kind == "clsact" => {
-            format!("qdisc del dev {dev} clsact")
-        }
-        (Parent::Ingress, _) => format!("qdisc del dev {dev} ingress"),
-        (Parent::Class(p), _) => format!("qdisc del dev {dev} parent {p} handle {}", q.handle),
-    }
+    let words = qdisc::system::del_words(q.parent, &q.kind, q.handle);
+    format!("qdisc del dev {dev} {words}")
 }
 
 /// The parent words of a class: under another class, or directly under its root qdisc.
@@ -93,33 +79,16 @@ pub fn filter_change(dev: &str, f: &Filter) -> String {
 }
 
 pub fn filter_del(dev: &str, f: &Filter) -> String {
-    match &f.kind {
-        FilterKind::Fw { mark, mask } => {
-            format!(
-                "{} handle {} fw",
-                filter_head(dev, "del", f),
-                fw_handle(*mark, *mask)
-            )
-        }
-        // A foreign classifier: remove its whole priority (all its handles), the only
-        // deletion that works for every kind without understanding its handles.
-        FilterKind::Other { .. } => filter_head(dev, "del", f),
-    }
-}
-
-fn fw_handle(mark: u32, mask: u32) -> String {
-    if mask == u32::MAX {
-        format!("{mark:#x}")
-    } else {
-        format!("{mark:#x}/{mask:#x}")
+    let head = filter_head(dev, "del", f);
+    match filter::del_args(&f.kind) {
+        Some(args) => format!("{head} {args}"),
+        // A foreign classifier: remove its whole priority (all its handles).
+        None => head,
     }
 }
 
 fn filter_args(f: &Filter) -> String {
-    let mut s = match &f.kind {
-        FilterKind::Fw { mark, mask } => format!("handle {} fw", fw_handle(*mark, *mask)),
-        FilterKind::Other { kind, summary, .. } => format!("{kind} {summary}"),
-    };
+    let mut s = filter::args(&f.kind);
     if let Some(c) = f.classid {
         s.push_str(&format!(" classid {c}"));
     }
@@ -143,191 +112,15 @@ pub fn class_args(c: &Class) -> String {
     s
 }
 
-/// The kind word and its options, as tc takes them.
+/// The kind word and its options, as tc takes them (written by the kind's home).
 pub fn qdisc_args(kind: &QdiscKind) -> String {
-    let mut a: Vec<String> = vec![kind.kind_name().to_string()];
-    match kind {
-        QdiscKind::Htb(h) => {
-            // tc parses htb's default as hex.
-            a.push(format!("default {:x}", h.default));
-            if let Some(r) = h.r2q {
-                a.push(format!("r2q {r}"));
-            }
-        }
-        QdiscKind::Pfifo { limit } => {
-            if let Some(l) = limit {
-                a.push(format!("limit {l}"));
-            }
-        }
-        QdiscKind::Bfifo { limit } => {
-            if let Some(l) = limit {
-                a.push(format!("limit {}", l.tc()));
-            }
-        }
-        QdiscKind::Tbf(t) => {
-            a.push(format!("rate {} burst {}", t.rate.tc(), t.burst.tc()));
-            match (t.limit, t.latency) {
-                (Some(l), _) => a.push(format!("limit {}", l.tc())),
-                (None, Some(l)) => a.push(format!("latency {}", l.tc_us())),
-                // tc needs one of the two; 50ms is what most guides use.
-                (None, None) => a.push("latency 50000us".into()),
-            }
-        }
-        QdiscKind::FqCodel(f) => {
-            if let Some(v) = f.limit {
-                a.push(format!("limit {v}"));
-            }
-            if let Some(v) = f.flows {
-                a.push(format!("flows {v}"));
-            }
-            if let Some(v) = f.target {
-                a.push(format!("target {}", v.tc_us()));
-            }
-            if let Some(v) = f.interval {
-                a.push(format!("interval {}", v.tc_us()));
-            }
-            if let Some(v) = f.quantum {
-                a.push(format!("quantum {}", v.tc()));
-            }
-            if let Some(v) = f.memory_limit {
-                a.push(format!("memory_limit {}", v.tc()));
-            }
-            match f.ecn {
-                Some(true) => a.push("ecn".into()),
-                Some(false) => a.push("noecn".into()),
-                None => {}
-            }
-        }
-        QdiscKind::Cake(c) => {
-            match c.bandwidth {
-                Some(r) => a.push(format!("bandwidth {}", r.tc())),
-                None => a.push("unlimited".into()),
-            }
-            if let Some(d) = &c.diffserv {
-                a.push(d.clone());
-            }
-            if let Some(m) = &c.flow_mode {
-                a.push(m.clone());
-            }
-            if let Some(r) = c.rtt {
-                a.push(format!("rtt {}", r.tc_us()));
-            }
-            for (v, on, off) in [
-                (c.nat, "nat", "nonat"),
-                (c.wash, "wash", "nowash"),
-                (c.ack_filter, "ack-filter", "no-ack-filter"),
-            ] {
-                if let Some(v) = v {
-                    a.push(if v { on } else { off }.to_string());
-                }
-            }
-            if let Some(o) = c.overhead {
-                a.push(format!("overhead {o}"));
-            }
-        }
-        QdiscKind::Sfq(s) => {
-            if let Some(p) = s.perturb {
-                // sfq takes whole seconds.
-                a.push(format!("perturb {}", p.ns().div_ceil(1_000_000_000)));
-            }
-            if let Some(l) = s.limit {
-                a.push(format!("limit {l}"));
-            }
-            if let Some(q) = s.quantum {
-                a.push(format!("quantum {}", q.tc()));
-            }
-        }
-        QdiscKind::Netem(n) => a.extend(netem_args(n)),
-        QdiscKind::Ingress | QdiscKind::Other { .. } => {}
-    }
-    a.join(" ")
-}
-
-/// netem's options. Sent in full on every change: netem keeps what a change omits.
-/// Probabilities the policy does not set are sent as 0 % so a removed impairment is
-/// really removed; rate, slot and ecn cannot be cleared in place (the planner recreates
-/// the qdisc for that).
-fn netem_args(n: &Netem) -> Vec<String> {
-    let mut a = Vec::new();
-    if let Some(l) = n.limit {
-        a.push(format!("limit {l}"));
-    }
-    let t0 = crate::units::Time(0);
-    let p0 = crate::units::Prob(0.0);
-    // Every probability and correlation is sent, zeros too: netem keeps what a change
-    // omits, so this is how a removed impairment is really removed.
-    a.push(format!(
-        "delay {} {} {}",
-        n.delay.unwrap_or(t0).tc_ns(),
-        n.jitter.unwrap_or(t0).tc_ns(),
-        n.delay_correlation.unwrap_or(p0).tc()
-    ));
-    // Uniform jitter is netem's default and has no table file (tc fails on
-    // "distribution uniform": no uniform.dist): it is the absence of a table.
-    if let Some(dist) = n.distribution.as_deref().filter(|d| *d != "uniform") {
-        a.push(format!("distribution {dist}"));
-    }
-    match &n.loss {
-        Some(Loss::Random { p, correlation }) => a.push(format!(
-            "loss random {} {}",
-            p.tc(),
-            correlation.unwrap_or(p0).tc()
-        )),
-        Some(Loss::Gemodel { p, r, h, k }) => {
-            let mut s = format!("loss gemodel {}", p.tc());
-            // tc's positional form: p [r [1-h [1-k]]]; later ones need the earlier.
-            let rest = [r, h, k];
-            if let Some(last) = rest.iter().rposition(|x| x.is_some()) {
-                for (i, v) in rest.iter().enumerate().take(last + 1) {
-                    // tc's own defaults for an omitted earlier value: r 100 %, 1-h 0 %.
-                    let v = v.unwrap_or(crate::units::Prob(if i == 0 { 1.0 } else { 0.0 }));
-                    s.push_str(&format!(" {}", v.tc()));
-                }
-            }
-            a.push(s);
-        }
-        None => a.push("loss random 0% 0%".into()),
-    }
-    for (name, p, c) in [
-        ("duplicate", n.duplicate, n.duplicate_correlation),
-        ("corrupt", n.corrupt, n.corrupt_correlation),
-        ("reorder", n.reorder, n.reorder_correlation),
-    ] {
-        a.push(format!(
-            "{name} {} {}",
-            p.unwrap_or(p0).tc(),
-            c.unwrap_or(p0).tc()
-        ));
-    }
-    if let Some(g) = n.gap {
-        a.push(format!("gap {g}"));
-    }
-    if let Some(r) = n.rate {
-        a.push(format!("rate {}", r.tc()));
-    }
-    if let Some(s) = &n.slot {
-        let mut t = format!("slot {}", s.min_delay.tc_ns());
-        if let Some(m) = s.max_delay {
-            t.push_str(&format!(" {}", m.tc_ns()));
-        }
-        if let Some(p) = s.packets {
-            t.push_str(&format!(" packets {p}"));
-        }
-        if let Some(b) = s.bytes {
-            t.push_str(&format!(" bytes {}", b.tc()));
-        }
-        a.push(t);
-    }
-    if n.ecn == Some(true) {
-        a.push("ecn".into());
-    }
-    a
+    qdisc::args(kind)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Handle, Htb};
+    use crate::model::{FilterKind, Handle, Htb, Loss, Netem, Parent};
     use crate::units::{Prob, Rate, Time};
 
     fn class(minor: u16, parent: Option<u16>, rate: u64) -> Class {

@@ -6,14 +6,15 @@
 //! the kind-specific modules turn it into the model.
 
 mod class;
-mod filter;
+pub mod filter;
+pub mod get;
 pub mod json;
 mod qdisc;
 pub(crate) mod text;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::model::{Class, DeviceState, Filter, Handle, Parent, Qdisc, QdiscKind};
+use crate::model::{Class, DeviceState, Filter, Handle, Parent, Qdisc};
 use crate::tc::Tc;
 
 /// Reads the complete state of `dev` with counters (`-s`), for `show`: `tc -j -s -d qdisc
@@ -50,7 +51,7 @@ fn read_device_with(tc: &Tc, dev: &str, stats: bool) -> Result<DeviceState> {
     if qdiscs.is_empty() {
         return Ok(state);
     }
-    if qdiscs.iter().any(|q| matches!(q.kind, QdiscKind::Htb(_))) {
+    if qdiscs.iter().any(|q| q.kind.is_classful()) {
         let args = with_stats(stats, &["-j", "-d", "class", "show", "dev", dev]);
         let out = run_dev(tc, dev, &args)?;
         state.classes =
