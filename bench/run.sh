@@ -14,6 +14,12 @@
 #   --json FILE         write every sample as JSON
 #   --keep              keep the generated workloads (path printed at the end)
 #   --verify-fireqos    run FireQoS once under strace and list every program it ran
+#   --match             the issue-10 workload: every subscriber class has a `dst` match
+#                       (bench/gen.py --match); the edit changes one address
+#   --compare OLD_BIN   instead of the table: this qosctl (new) and OLD_BIN side by side,
+#                       interleaved, on the first size of --sizes (first apply, no-op,
+#                       check, and the tc dumps the reader runs); bench/compare.py.
+#                       --runs first applies each, --fast-runs N no-op/check runs [25]
 #
 # Everything happens in a network namespace of its own (qx-bench-PID) with veth pairs
 # qb0/qb0p ... created inside it; the host's interfaces are never touched. The namespace
@@ -32,6 +38,9 @@ NO_FIREQOS=
 JSON=
 KEEP=
 VERIFY_FIREQOS=
+COMPARE=
+FAST_RUNS=25
+MATCH=
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
@@ -46,6 +55,9 @@ while [ $# -gt 0 ]; do
 		--json) JSON="${2:?--json needs a file}"; shift ;;
 		--keep) KEEP=1 ;;
 		--verify-fireqos) VERIFY_FIREQOS=1 ;;
+		--match) MATCH=--match ;;
+		--fast-runs) FAST_RUNS="${2:?--fast-runs needs a number}"; shift ;;
+		--compare) COMPARE="${2:?--compare needs the old qosctl binary}"; shift ;;
 		-h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 		*) die "unknown option '$1' (see --help)" ;;
 	esac
@@ -91,7 +103,7 @@ ip -n "$NS" link set lo up
 # One device per 10,000 subscribers of the largest variant (see bench/gen.py for why).
 MAXDEV=1
 for s in ${SIZES//,/ }; do
-	python3 "$HERE/gen.py" tree "$s" "$WORK/$s" >/dev/null ||
+	python3 "$HERE/gen.py" tree "$s" "$WORK/$s" $MATCH >/dev/null ||
 		die "could not generate the $s-class workload"
 	n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["devices"]))' \
 		"$WORK/$s/meta.json")
@@ -124,6 +136,16 @@ if [ -n "$VERIFY_FIREQOS" ]; then
 	grep 'execve("/[^"]*/tc"' "$WORK/strace.log" | grep -o '"dev", "[^"]*"' |
 		grep -v '"dev", "qb' | sort | uniq -c || echo "  none"
 	echo "host /run/fireqos exists afterwards: $([ -e /run/fireqos ] && echo yes || echo no)"
+	exit 0
+fi
+
+if [ -n "$COMPARE" ]; then
+	[ -x "$COMPARE" ] || die "$COMPARE: not an executable"
+	python3 "$HERE/compare.py" --netns "$NS" --workload "$WORK/${SIZES%%,*}" --runs "$RUNS" \
+		--fast-runs "$FAST_RUNS" --tc "$(command -v tc)" --bin "new=$QOSCTL" --bin "old=$COMPARE" ${JSON:+--json "$JSON"}
+	echo
+	echo "new: $QOSCTL; old: $COMPARE"
+	echo "machine: $(nproc) cores, $(uname -r), $(tc -V)"
 	exit 0
 fi
 
