@@ -162,11 +162,33 @@ pub fn pending() -> Option<i32> {
 /// `abort_on_signal`: a signal noted by [`catch_signals`] stops the child (a restore
 /// passes false: it must finish).
 pub fn run(
-    mut cmd: Command,
+    cmd: Command,
     input: Option<Vec<u8>>,
     limits: &Limits,
     abort_on_signal: bool,
 ) -> Result<Finished, RunError> {
+    spawn(cmd, input, limits, abort_on_signal)?.wait()
+}
+
+/// A child started by [`spawn`]: its pipes are read by threads from the start, so several
+/// can run at once (the reader starts its dumps together) and be waited for in any order.
+/// Dropped before [`Running::wait`], it is killed with its process group and reaped.
+pub struct Running {
+    child: Option<Child>,
+    rx: mpsc::Receiver<(usize, Option<Vec<u8>>)>,
+    deadline: Instant,
+    limits: Limits,
+    abort_on_signal: bool,
+}
+
+/// Starts `cmd` as [`run`] does, without waiting for it. Call it from the main thread
+/// only: the child's PR_SET_PDEATHSIG is tied to the thread that forks it.
+pub fn spawn(
+    mut cmd: Command,
+    input: Option<Vec<u8>>,
+    limits: &Limits,
+    abort_on_signal: bool,
+) -> Result<Running, RunError> {
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure only calls async-signal-safe functions (prctl, getppid).
     unsafe {
@@ -203,51 +225,76 @@ pub fn run(
     let tx2 = tx.clone();
     std::thread::spawn(move || tx.send((0, slurp(out, cap))));
     std::thread::spawn(move || tx2.send((1, slurp(err, cap))));
+    Ok(Running {
+        child: Some(child),
+        rx,
+        deadline: started + limits.timeout,
+        limits: limits.clone(),
+        abort_on_signal,
+    })
+}
 
-    let deadline = started + limits.timeout;
-    let mut got: [Option<Vec<u8>>; 2] = [None, None];
-    let check = |abort: bool| -> Option<Stop> {
-        if abort_on_signal {
-            if let Some(s) = pending() {
-                return Some(Stop::Signal(s));
+impl Running {
+    /// Waits for the child to exit (or stops it: deadline, flood, signal) and returns
+    /// what it printed.
+    pub fn wait(mut self) -> Result<Finished, RunError> {
+        let mut child = self.child.take().expect("waited once");
+        let (limits, deadline) = (&self.limits, self.deadline);
+        let abort_on_signal = self.abort_on_signal;
+        let mut got: [Option<Vec<u8>>; 2] = [None, None];
+        let check = |abort: bool| -> Option<Stop> {
+            if abort_on_signal {
+                if let Some(s) = pending() {
+                    return Some(Stop::Signal(s));
+                }
+            }
+            (abort && Instant::now() >= deadline).then_some(Stop::Timeout(limits.timeout))
+        };
+        while got.iter().any(Option::is_none) {
+            if let Some(stop) = check(true) {
+                return Err(kill(child, stop, got[1].take()));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok((i, Some(v))) => got[i] = Some(v),
+                Ok((i, None)) => {
+                    let e = if i == 1 { None } else { got[1].take() };
+                    return Err(kill(child, Stop::Flood(limits.max_output), e));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        (abort && Instant::now() >= deadline).then_some(Stop::Timeout(limits.timeout))
-    };
-    while got.iter().any(Option::is_none) {
-        if let Some(stop) = check(true) {
-            return Err(kill(child, stop, got[1].take()));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left.min(Duration::from_millis(50))) {
-            Ok((i, Some(v))) => got[i] = Some(v),
-            Ok((i, None)) => {
-                let e = if i == 1 { None } else { got[1].take() };
-                return Err(kill(child, Stop::Flood(cap), e));
+        // Both pipes are closed: the child is exiting (or hangs without its pipes).
+        let mut nap = Duration::from_micros(50);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(st)) => break st,
+                Ok(None) => {}
+                Err(e) => return Err(RunError::Spawn(e)),
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            if let Some(stop) = check(true) {
+                return Err(kill(child, stop, got[1].take()));
+            }
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(Duration::from_millis(20));
+        };
+        Ok(Finished {
+            status,
+            stdout: got[0].take().unwrap_or_default(),
+            stderr: got[1].take().unwrap_or_default(),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            // Not needed after all (a read that started it ahead found it useless, or
+            // failed first): it must not outlive the caller's interest.
+            kill(child, Stop::Signal(libc::SIGKILL), None);
         }
     }
-    // Both pipes are closed: the child is exiting (or hangs without its pipes).
-    let mut nap = Duration::from_micros(50);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) => {}
-            Err(e) => return Err(RunError::Spawn(e)),
-        }
-        if let Some(stop) = check(true) {
-            return Err(kill(child, stop, got[1].take()));
-        }
-        std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(20));
-    };
-    Ok(Finished {
-        status,
-        stdout: got[0].take().unwrap_or_default(),
-        stderr: got[1].take().unwrap_or_default(),
-    })
 }
 
 /// Reads a pipe to its end; None once it passes `cap` bytes (then stops reading).

@@ -328,41 +328,47 @@ fn same_qdisc(d: &Qdisc, l: &Qdisc, ops: &mut TreeOps) {
     }
 }
 
-/// Class removals deepest first; adds and changes top-down.
+/// Class removals deepest first; adds and changes top-down. Depths are computed only
+/// when there is something to order: a no-op re-apply of 10,000 classes used to sort them
+/// all to find no change.
 fn class_ops(classes: &Keyed<Class>, l_classes: &[&Class], doomed: &Doomed, ops: &mut TreeOps) {
-    let l_depth = order::depths(l_classes.iter().copied());
     let mut gone: Vec<&Class> = l_classes
         .iter()
         .copied()
         .filter(|c| doomed.contains(c.handle))
         .collect();
-    gone.sort_by_key(|c| (std::cmp::Reverse(l_depth[&c.handle]), c.handle));
+    if !gone.is_empty() {
+        let l_depth = order::depths(l_classes.iter().copied());
+        gone.sort_by_key(|c| (std::cmp::Reverse(l_depth[&c.handle]), c.handle));
+    }
     for c in gone {
         let reason = doomed.reason(c.handle);
         ops.classes_off.push(remove(Obj::Class(c.clone()), reason));
     }
-    let live: HashMap<Handle, &Class> = classes.both().map(|(d, l)| (d.handle, l)).collect();
-    let desired: Vec<&Class> = classes
-        .both()
-        .map(|(d, _)| d)
-        .chain(classes.added.iter().copied())
-        .collect();
-    for d in order::top_down(desired) {
-        match live.get(&d.handle) {
-            Some(l) if !doomed.contains(d.handle) => {
-                let fields = class_fields(d, l);
-                if !fields.is_empty() {
-                    ops.classes_on.push(Op::Change {
-                        obj: Obj::Class(d.clone()),
-                        fields,
-                    });
-                }
-            }
-            _ => ops
-                .classes_on
-                .push(add(Obj::Class(d.clone()), doomed.reason(d.handle))),
+    // Each desired class with what it needs, in any order; then top-down (by depth in the
+    // desired tree, then handle), which is the order of the full sort filtered.
+    let mut on: Vec<(&Class, Op)> = Vec::new();
+    for (d, l) in classes.both() {
+        if doomed.contains(d.handle) {
+            on.push((d, add(Obj::Class(d.clone()), doomed.reason(d.handle))));
+            continue;
+        }
+        let fields = class_fields(d, l);
+        if !fields.is_empty() {
+            let obj = Obj::Class(d.clone());
+            on.push((d, Op::Change { obj, fields }));
         }
     }
+    for d in classes.added.iter().copied() {
+        on.push((d, add(Obj::Class(d.clone()), doomed.reason(d.handle))));
+    }
+    if on.is_empty() {
+        return;
+    }
+    let desired: Vec<&Class> = classes.both().map(|(d, _)| d).collect();
+    let depth = order::depths(desired.iter().copied().chain(classes.added.iter().copied()));
+    on.sort_by_key(|(c, _)| (depth[&c.handle], c.handle));
+    ops.classes_on.extend(on.into_iter().map(|(_, op)| op));
 }
 
 fn op_handle(op: &Op) -> Handle {

@@ -115,20 +115,48 @@ impl Tc {
 
     /// Runs `tc ARGS` and returns stdout; an error names the command and quotes stderr.
     pub fn run(&self, args: &[&str]) -> Result<String> {
+        self.start(args).output()
+    }
+
+    /// Starts `tc ARGS` without waiting: [`Started::output`] then returns what
+    /// [`Tc::run`] would have, so several reads can run at once. Dropped unread, the
+    /// process is killed. Call from the main thread (see [`child::spawn`]).
+    pub fn start(&self, args: &[&str]) -> Started<'_> {
         let mut cmd = self.base();
         cmd.args(args);
-        let out = match child::run(cmd, None, &self.limits, self.abort_on_signal) {
+        Started {
+            tc: self,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            running: child::spawn(cmd, None, &self.limits, self.abort_on_signal),
+        }
+    }
+}
+
+/// A `tc` read started by [`Tc::start`].
+pub struct Started<'a> {
+    tc: &'a Tc,
+    args: Vec<String>,
+    running: std::result::Result<child::Running, RunError>,
+}
+
+impl Started<'_> {
+    /// Waits for it: stdout, or an error that names the command and quotes stderr.
+    pub fn output(self) -> Result<String> {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let args = args.as_slice();
+        let tc = self.tc;
+        let out = match self.running.and_then(child::Running::wait) {
             Ok(out) => out,
             Err(RunError::Spawn(e)) => {
-                return Err(e).with_context(|| format!("could not run `{}`", self.display(args)))
+                return Err(e).with_context(|| format!("could not run `{}`", tc.display(args)))
             }
             Err(RunError::Stopped { stop, .. }) => {
-                return Err(anyhow!("`{}`: {stop}", self.display(args)))
+                return Err(anyhow!("`{}`: {stop}", tc.display(args)))
             }
         };
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            if let (Some(ns), true) = (&self.netns, cannot_enter(&stderr)) {
+            if let (Some(ns), true) = (&tc.netns, cannot_enter(&stderr)) {
                 bail!(
                     "cannot enter network namespace {}: that needs CAP_SYS_ADMIN (reading it \
                      needs nothing else, not even CAP_NET_ADMIN): run as root (sudo qosctl …), \
@@ -140,15 +168,17 @@ impl Tc {
             }
             bail!(
                 "`{}` failed ({}): {}",
-                self.display(args),
+                tc.display(args),
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
         String::from_utf8(out.stdout)
-            .with_context(|| format!("`{}` printed invalid UTF-8", self.display(args)))
+            .with_context(|| format!("`{}` printed invalid UTF-8", tc.display(args)))
     }
+}
 
+impl Tc {
     /// Runs all `lines` in one `tc -batch -` process. tc stops at the first failure and
     /// reports its line number; earlier lines have changed the kernel.
     pub fn batch(&self, lines: &[String]) -> std::result::Result<(), BatchError> {

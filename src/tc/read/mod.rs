@@ -40,9 +40,48 @@ fn with_stats<'a>(stats: bool, args: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
+/// The dumps a planning read starts together with the qdisc dump, before it knows whether
+/// it needs them: the classes, and the filters on `1:` (the root handle qosctl gives every
+/// tree). The kernel and tc then print them side by side while qosctl parses the qdiscs,
+/// instead of one after the other (a no-op re-apply of 10,000 classes spent two thirds of
+/// its time waiting for the three dumps in turn). One that is not needed after all (no
+/// classful qdisc, another root handle) is killed unread when this is dropped, so what is
+/// read, and every error, is the same as reading in turn.
+struct Ahead<'a> {
+    classes: Option<crate::tc::Started<'a>>,
+    root_filters: Option<crate::tc::Started<'a>>,
+}
+
+const AHEAD_ROOT: Handle = Handle::qdisc(1);
+
+impl<'a> Ahead<'a> {
+    fn start(tc: &'a Tc, dev: &str, stats: bool) -> Ahead<'a> {
+        let root = AHEAD_ROOT.to_string();
+        Ahead {
+            classes: Some(tc.start(&class_args(stats, dev))),
+            root_filters: Some(tc.start(&filter_args(stats, dev, &root))),
+        }
+    }
+}
+
+fn class_args(stats: bool, dev: &str) -> Vec<&str> {
+    with_stats(stats, &["-j", "-d", "class", "show", "dev", dev])
+}
+
+fn filter_args<'a>(stats: bool, dev: &'a str, parent: &'a str) -> Vec<&'a str> {
+    with_stats(
+        stats,
+        &["-j", "filter", "show", "dev", dev, "parent", parent],
+    )
+}
+
 fn read_device_with(tc: &Tc, dev: &str, stats: bool) -> Result<DeviceState> {
     let args = with_stats(stats, &["-j", "-d", "qdisc", "show", "dev", dev]);
-    let out = run_dev(tc, dev, &args)?;
+    let qdisc_dump = tc.start(&args);
+    // Only the planning read (no counters) starts ahead: `show` reads in turn, one tc
+    // process per dump it needs, as its tests with a fake tc count them.
+    let mut ahead = (!stats).then(|| Ahead::start(tc, dev, stats));
+    let out = on_dev(tc, dev, qdisc_dump.output())?;
     let qdiscs = parse_qdiscs(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
     let mut state = DeviceState {
         device: dev.to_string(),
@@ -52,8 +91,11 @@ fn read_device_with(tc: &Tc, dev: &str, stats: bool) -> Result<DeviceState> {
         return Ok(state);
     }
     if qdiscs.iter().any(|q| q.kind.is_classful()) {
-        let args = with_stats(stats, &["-j", "-d", "class", "show", "dev", dev]);
-        let out = run_dev(tc, dev, &args)?;
+        let args = class_args(stats, dev);
+        let out = match ahead.as_mut().and_then(|a| a.classes.take()) {
+            Some(started) => on_dev(tc, dev, started.output())?,
+            None => run_dev(tc, dev, &args)?,
+        };
         state.classes =
             parse_classes(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
     }
@@ -70,7 +112,13 @@ fn read_device_with(tc: &Tc, dev: &str, stats: bool) -> Result<DeviceState> {
         None => {}
     }
     for parent in filter_parents {
-        state.filters.extend(read_filters(tc, dev, parent, stats)?);
+        let started = match &mut ahead {
+            Some(a) if parent == AHEAD_ROOT => a.root_filters.take(),
+            _ => None,
+        };
+        state
+            .filters
+            .extend(read_filters(tc, dev, parent, stats, started)?);
     }
     state
         .filters
@@ -80,11 +128,21 @@ fn read_device_with(tc: &Tc, dev: &str, stats: bool) -> Result<DeviceState> {
 }
 
 /// Filters on one qdisc. The JSON is read even where tc prints text inside it; only if
-/// that fails (a form not seen yet) the plain text dump is read instead.
-fn read_filters(tc: &Tc, dev: &str, parent: Handle, stats: bool) -> Result<Vec<Filter>> {
+/// that fails (a form not seen yet) the plain text dump is read instead. `started`: the
+/// JSON dump, if [`Ahead`] already started it.
+fn read_filters(
+    tc: &Tc,
+    dev: &str,
+    parent: Handle,
+    stats: bool,
+    started: Option<crate::tc::Started<'_>>,
+) -> Result<Vec<Filter>> {
     let p = parent.to_string();
-    let args = with_stats(stats, &["-j", "filter", "show", "dev", dev, "parent", &p]);
-    let out = run_dev(tc, dev, &args)?;
+    let args = filter_args(stats, dev, &p);
+    let out = match started {
+        Some(s) => on_dev(tc, dev, s.output())?,
+        None => run_dev(tc, dev, &args)?,
+    };
     match parse_filters(&out, parent) {
         Ok(f) => Ok(f),
         Err(json_err) => {
@@ -103,7 +161,12 @@ fn read_filters(tc: &Tc, dev: &str, parent: Handle, stats: bool) -> Result<Vec<F
 
 /// Runs a `show` for one device; a missing device becomes an error that names it.
 fn run_dev(tc: &Tc, dev: &str, args: &[&str]) -> Result<String> {
-    tc.run(args).map_err(|e| {
+    on_dev(tc, dev, tc.run(args))
+}
+
+/// The result of a `show` for one device, a missing device as an error that names it.
+fn on_dev(tc: &Tc, dev: &str, out: Result<String>) -> Result<String> {
+    out.map_err(|e| {
         let msg = format!("{e:#}");
         if msg.contains("Cannot find device") {
             match &tc.netns {
