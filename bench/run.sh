@@ -16,6 +16,10 @@
 #   --verify-fireqos    run FireQoS once under strace and list every program it ran
 #   --match             the issue-10 workload: every subscriber class has a `dst` match
 #                       (bench/gen.py --match); the edit changes one address
+#   --throughput        instead of the table: forwarding throughput (iperf3, UDP 64-byte
+#                       datagrams and TCP) through 10,000 dst matches vs 10, in namespaces
+#                       NS-c/NS-s0/NS-s1 around NS as a router; bench/throughput.py.
+#                       --runs rounds; --raw-tc applies the trees with tc -batch instead
 #   --compare OLD_BIN   instead of the table: this qosctl (new) and OLD_BIN side by side,
 #                       interleaved, on the first size of --sizes (first apply, no-op,
 #                       check, and the tc dumps the reader runs); bench/compare.py.
@@ -26,6 +30,8 @@
 # and the work directory are removed on any exit (trap).
 
 set -euo pipefail
+# The tracked bench/__pycache__ must not change with every run.
+export PYTHONDONTWRITEBYTECODE=1
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
@@ -41,6 +47,8 @@ VERIFY_FIREQOS=
 COMPARE=
 FAST_RUNS=25
 MATCH=
+THROUGHPUT=
+RAW_TC=
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
@@ -56,6 +64,8 @@ while [ $# -gt 0 ]; do
 		--keep) KEEP=1 ;;
 		--verify-fireqos) VERIFY_FIREQOS=1 ;;
 		--match) MATCH=--match ;;
+		--throughput) THROUGHPUT=1 ;;
+		--raw-tc) RAW_TC=--raw ;;
 		--fast-runs) FAST_RUNS="${2:?--fast-runs needs a number}"; shift ;;
 		--compare) COMPARE="${2:?--compare needs the old qosctl binary}"; shift ;;
 		-h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -86,6 +96,7 @@ WORK="$(mktemp -d /tmp/qx-bench-XXXXXX)"
 cleanup() {
 	local rc=$?
 	ip netns del "$NS" 2>/dev/null || true
+	for n in c s0 s1; do ip netns del "$NS-$n" 2>/dev/null || true; done
 	if [ -n "$KEEP" ]; then
 		echo "workloads kept in $WORK" >&2
 	else
@@ -99,6 +110,16 @@ trap 'exit 143' TERM
 
 ip netns add "$NS" || die "could not create network namespace $NS"
 ip -n "$NS" link set lo up
+
+if [ -n "$THROUGHPUT" ]; then
+	command -v iperf3 >/dev/null || die "--throughput needs iperf3: apt-get install iperf3"
+	python3 "$HERE/throughput.py" --netns "$NS" --workdir "$WORK" --qosctl "$QOSCTL" \
+		--tc "$(command -v tc)" --runs "$RUNS" $RAW_TC ${JSON:+--json "$JSON"}
+	echo
+	echo "machine: $(nproc) cores, $(uname -r), $(tc -V), $(iperf3 --version | head -1)"
+	exit 0
+fi
+
 
 # One device per 10,000 subscribers of the largest variant (see bench/gen.py for why).
 MAXDEV=1
