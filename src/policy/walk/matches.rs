@@ -70,8 +70,8 @@ impl Walker {
             };
             ok &= read;
         }
-        if !ok {
-            // A field did not read: the combination rules would only guess.
+        if !ok || e.fields.len() < entries.len() {
+            // A field did not read (or is unknown): the combination rules would only guess.
             return None;
         }
         if let Err(errs) = e.m.validate() {
