@@ -92,6 +92,12 @@ fn filter_args(f: &Filter) -> String {
     if let Some(c) = f.classid {
         s.push_str(&format!(" classid {c}"));
     }
+    // Actions last: tc's action parser stops at `classid`, not the other way round.
+    let actions = filter::action_args(&f.kind);
+    if !actions.is_empty() {
+        s.push(' ');
+        s.push_str(&actions);
+    }
     s
 }
 
