@@ -14,10 +14,15 @@ use crate::tc::{read, Tc};
 use crate::Exit;
 
 pub fn run(global: &Global, args: &ApplyArgs) -> Result<Exit> {
+    // The lock and the device reads start before the policy is parsed, when that is
+    // plainly possible (src/prefetch.rs): a no-op re-apply then waits for one, not both.
+    let early = (!args.dry_run && args.state.is_none())
+        .then(|| crate::prefetch::Prefetch::start(global, &args.policy))
+        .flatten();
     let (desired, warnings) = crate::policy::load_with_warnings(&args.policy)?;
     eprint!("{warnings}");
     let mut out = std::io::stdout().lock();
-    apply_loaded(global, args, desired, &mut out).map(|a| a.exit)
+    apply_prefetched(global, args, desired, &mut out, early).map(|a| a.exit)
 }
 
 /// What an apply did, for callers that word their own report (`watch`).
@@ -40,7 +45,18 @@ pub fn apply_loaded(
     global: &Global,
     args: &ApplyArgs,
     desired: Desired,
+    out: &mut dyn Write,
+) -> Result<Applied> {
+    apply_prefetched(global, args, desired, out, None)
+}
+
+/// [`apply_loaded`] with the lock and reads [`crate::prefetch`] may have started.
+fn apply_prefetched(
+    global: &Global,
+    args: &ApplyArgs,
+    desired: Desired,
     mut out: &mut dyn Write,
+    early: Option<crate::prefetch::Prefetch>,
 ) -> Result<Applied> {
     if args.dry_run {
         // --state: saved state instead of the kernel; no tc is located or run.
@@ -70,12 +86,19 @@ pub fn apply_loaded(
     let tc = Tc::locate(global)?;
     require_net_admin()?;
     // Held until we return: two applies never interleave their read-plan-write.
-    let lock = lock(global)?;
+    let (lock, early) = match early {
+        Some(p) => (p.lock, Some(p.reads)),
+        None => (lock(global)?, None),
+    };
     crate::confirm::refuse_if_pending(global)?;
     // From here a Ctrl-C or kill (TERM/HUP) stops tc and restores instead of leaving a
     // half-applied tree.
     crate::child::catch_signals()?;
-    let before = read_all(&tc, &desired).map_err(interrupted_before)?;
+    let before = match early.and_then(|r| r.finish(&desired, finish_read)) {
+        Some(read) => read,
+        None => read_all(&tc, &desired),
+    }
+    .map_err(interrupted_before)?;
     let plan = make_plan(&desired, &before);
 
     if plan.is_empty() {
@@ -312,16 +335,19 @@ pub fn read_all(tc: &Tc, desired: &Desired) -> Result<Vec<DeviceState>> {
     desired
         .devices
         .iter()
-        .map(|d| {
-            read::read_config(tc, &d.state.device).with_context(|| {
-                format!(
-                    "interface {} ({})",
-                    crate::escape::escape(&d.alias),
-                    d.state.device
-                )
-            })
-        })
+        .map(|d| finish_read(d, read::start_config(tc, &d.state.device)))
         .collect()
+}
+
+/// One device's planning read, its error naming the interface.
+fn finish_read(d: &crate::model::DesiredDevice, read: read::Pending) -> Result<DeviceState> {
+    read.finish().with_context(|| {
+        format!(
+            "interface {} ({})",
+            crate::escape::escape(&d.alias),
+            d.state.device
+        )
+    })
 }
 
 pub fn make_plan(desired: &Desired, live: &[DeviceState]) -> Plan {

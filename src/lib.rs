@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod prefetch;
 pub mod rates;
 pub mod reset;
 pub mod resolve;

@@ -154,23 +154,10 @@ pub fn lock(netns: Option<&str>) -> Result<Lock> {
     let started = Instant::now();
     let mut said = false;
     loop {
-        let mut file = open_no_follow(&path)?;
-        match file.try_lock() {
-            Ok(()) => {
-                // Still the file at the path? (Its holder may have removed it meanwhile.)
-                let same = std::fs::symlink_metadata(&path)
-                    .is_ok_and(|m| m.ino() == file.metadata().map(|f| f.ino()).unwrap_or(0));
-                if !same {
-                    continue;
-                }
-                write_holder(&mut file);
-                return Ok(Lock { file, path });
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock {}", path.display()))
-            }
-        }
+        let mut file = match attempt(&path)? {
+            Attempt::Taken(lock) => return Ok(lock),
+            Attempt::Held(file) => file,
+        };
         let holder = read_holder(&mut file);
         if !said {
             eprintln!(
@@ -189,6 +176,48 @@ pub fn lock(netns: Option<&str>) -> Result<Lock> {
             );
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Takes the lock of `netns` if it is free right now; `None` when another qosctl holds it
+/// (for work that may start early, `apply`'s reads: it then waits the usual way later).
+pub fn try_lock(netns: Option<&str>) -> Result<Option<Lock>> {
+    let id = netns_identity(netns)?;
+    let path = lock_path(&lock_dir()?, id);
+    Ok(match attempt(&path)? {
+        Attempt::Taken(lock) => Some(lock),
+        Attempt::Held(_) => None,
+    })
+}
+
+enum Attempt {
+    Taken(Lock),
+    /// Another process holds it; the open file, to read who.
+    Held(File),
+}
+
+fn attempt(path: &Path) -> Result<Attempt> {
+    loop {
+        let mut file = open_no_follow(path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                // Still the file at the path? (Its holder may have removed it meanwhile.)
+                let same = std::fs::symlink_metadata(path)
+                    .is_ok_and(|m| m.ino() == file.metadata().map(|f| f.ino()).unwrap_or(0));
+                if !same {
+                    continue;
+                }
+                write_holder(&mut file);
+                return Ok(Attempt::Taken(Lock {
+                    file,
+                    path: path.to_path_buf(),
+                }));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(Attempt::Held(file)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
     }
 }
 

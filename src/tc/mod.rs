@@ -121,11 +121,11 @@ impl Tc {
     /// Starts `tc ARGS` without waiting: [`Started::output`] then returns what
     /// [`Tc::run`] would have, so several reads can run at once. Dropped unread, the
     /// process is killed. Call from the main thread (see [`child::spawn`]).
-    pub fn start(&self, args: &[&str]) -> Started<'_> {
+    pub fn start(&self, args: &[&str]) -> Started {
         let mut cmd = self.base();
         cmd.args(args);
         Started {
-            tc: self,
+            tc: self.clone(),
             args: args.iter().map(|a| a.to_string()).collect(),
             running: child::spawn(cmd, None, &self.limits, self.abort_on_signal),
         }
@@ -133,18 +133,18 @@ impl Tc {
 }
 
 /// A `tc` read started by [`Tc::start`].
-pub struct Started<'a> {
-    tc: &'a Tc,
+pub struct Started {
+    tc: Tc,
     args: Vec<String>,
     running: std::result::Result<child::Running, RunError>,
 }
 
-impl Started<'_> {
+impl Started {
     /// Waits for it: stdout, or an error that names the command and quotes stderr.
     pub fn output(self) -> Result<String> {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         let args = args.as_slice();
-        let tc = self.tc;
+        let tc = &self.tc;
         let out = match self.running.and_then(child::Running::wait) {
             Ok(out) => out,
             Err(RunError::Spawn(e)) => {

@@ -47,15 +47,15 @@ fn with_stats<'a>(stats: bool, args: &[&'a str]) -> Vec<&'a str> {
 /// its time waiting for the three dumps in turn). One that is not needed after all (no
 /// classful qdisc, another root handle) is killed unread when this is dropped, so what is
 /// read, and every error, is the same as reading in turn.
-struct Ahead<'a> {
-    classes: Option<crate::tc::Started<'a>>,
-    root_filters: Option<crate::tc::Started<'a>>,
+struct Ahead {
+    classes: Option<crate::tc::Started>,
+    root_filters: Option<crate::tc::Started>,
 }
 
 const AHEAD_ROOT: Handle = Handle::qdisc(1);
 
-impl<'a> Ahead<'a> {
-    fn start(tc: &'a Tc, dev: &str, stats: bool) -> Ahead<'a> {
+impl Ahead {
+    fn start(tc: &Tc, dev: &str, stats: bool) -> Ahead {
         let root = AHEAD_ROOT.to_string();
         Ahead {
             classes: Some(tc.start(&class_args(stats, dev))),
@@ -76,55 +76,94 @@ fn filter_args<'a>(stats: bool, dev: &'a str, parent: &'a str) -> Vec<&'a str> {
 }
 
 fn read_device_with(tc: &Tc, dev: &str, stats: bool) -> Result<DeviceState> {
+    start(tc, dev, stats).finish()
+}
+
+/// A planning read of one device, started: [`Pending::finish`] waits for it.
+pub fn start_config(tc: &Tc, dev: &str) -> Pending {
+    start(tc, dev, false)
+}
+
+fn start(tc: &Tc, dev: &str, stats: bool) -> Pending {
     let args = with_stats(stats, &["-j", "-d", "qdisc", "show", "dev", dev]);
-    let qdisc_dump = tc.start(&args);
-    // Only the planning read (no counters) starts ahead: `show` reads in turn, one tc
-    // process per dump it needs, as its tests with a fake tc count them.
-    let mut ahead = (!stats).then(|| Ahead::start(tc, dev, stats));
-    let out = on_dev(tc, dev, qdisc_dump.output())?;
-    let qdiscs = parse_qdiscs(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
-    let mut state = DeviceState {
-        device: dev.to_string(),
-        ..DeviceState::default()
-    };
-    if qdiscs.is_empty() {
-        return Ok(state);
+    Pending {
+        qdisc_dump: tc.start(&args),
+        // Only the planning read (no counters) starts ahead: `show` reads in turn, one tc
+        // process per dump it needs, as its tests with a fake tc count them.
+        ahead: (!stats).then(|| Ahead::start(tc, dev, stats)),
+        tc: tc.clone(),
+        dev: dev.to_string(),
+        stats,
     }
-    if qdiscs.iter().any(|q| q.kind.is_classful()) {
-        let args = class_args(stats, dev);
-        let out = match ahead.as_mut().and_then(|a| a.classes.take()) {
-            Some(started) => on_dev(tc, dev, started.output())?,
-            None => run_dev(tc, dev, &args)?,
+}
+
+/// A device read whose first dumps are running (see [`Ahead`]).
+pub struct Pending {
+    qdisc_dump: crate::tc::Started,
+    ahead: Option<Ahead>,
+    tc: Tc,
+    dev: String,
+    stats: bool,
+}
+
+impl Pending {
+    /// The device's state, as [`read_config`] returns it.
+    pub fn finish(self) -> Result<DeviceState> {
+        let Pending {
+            qdisc_dump,
+            mut ahead,
+            tc,
+            dev,
+            stats,
+        } = self;
+        let (tc, dev) = (&tc, dev.as_str());
+        let args = with_stats(stats, &["-j", "-d", "qdisc", "show", "dev", dev]);
+        let out = on_dev(tc, dev, qdisc_dump.output())?;
+        let qdiscs =
+            parse_qdiscs(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
+        let mut state = DeviceState {
+            device: dev.to_string(),
+            ..DeviceState::default()
         };
-        state.classes =
-            parse_classes(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
-    }
-    let mut filter_parents = Vec::new();
-    if let Some(root) = qdiscs.iter().find(|q| q.parent == Parent::Root) {
-        filter_parents.push(root.handle);
-    }
-    match qdiscs.iter().find(|q| q.parent == Parent::Ingress) {
-        // clsact keeps its filters on two hooks of its own; `parent ffff:` shows none.
-        Some(q) if q.kind.kind_name() == "clsact" => {
-            filter_parents.extend([Handle::CLSACT_INGRESS, Handle::CLSACT_EGRESS]);
+        if qdiscs.is_empty() {
+            return Ok(state);
         }
-        Some(_) => filter_parents.push(Handle::INGRESS),
-        None => {}
-    }
-    for parent in filter_parents {
-        let started = match &mut ahead {
-            Some(a) if parent == AHEAD_ROOT => a.root_filters.take(),
-            _ => None,
-        };
+        if qdiscs.iter().any(|q| q.kind.is_classful()) {
+            let args = class_args(stats, dev);
+            let out = match ahead.as_mut().and_then(|a| a.classes.take()) {
+                Some(started) => on_dev(tc, dev, started.output())?,
+                None => run_dev(tc, dev, &args)?,
+            };
+            state.classes =
+                parse_classes(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
+        }
+        let mut filter_parents = Vec::new();
+        if let Some(root) = qdiscs.iter().find(|q| q.parent == Parent::Root) {
+            filter_parents.push(root.handle);
+        }
+        match qdiscs.iter().find(|q| q.parent == Parent::Ingress) {
+            // clsact keeps its filters on two hooks of its own; `parent ffff:` shows none.
+            Some(q) if q.kind.kind_name() == "clsact" => {
+                filter_parents.extend([Handle::CLSACT_INGRESS, Handle::CLSACT_EGRESS]);
+            }
+            Some(_) => filter_parents.push(Handle::INGRESS),
+            None => {}
+        }
+        for parent in filter_parents {
+            let started = match &mut ahead {
+                Some(a) if parent == AHEAD_ROOT => a.root_filters.take(),
+                _ => None,
+            };
+            state
+                .filters
+                .extend(read_filters(tc, dev, parent, stats, started)?);
+        }
         state
             .filters
-            .extend(read_filters(tc, dev, parent, stats, started)?);
+            .sort_by(|a, b| a.parent.cmp(&b.parent).then(a.prio.cmp(&b.prio)));
+        state.qdiscs = qdiscs;
+        Ok(state)
     }
-    state
-        .filters
-        .sort_by(|a, b| a.parent.cmp(&b.parent).then(a.prio.cmp(&b.prio)));
-    state.qdiscs = qdiscs;
-    Ok(state)
 }
 
 /// Filters on one qdisc. The JSON is read even where tc prints text inside it; only if
@@ -135,7 +174,7 @@ fn read_filters(
     dev: &str,
     parent: Handle,
     stats: bool,
-    started: Option<crate::tc::Started<'_>>,
+    started: Option<crate::tc::Started>,
 ) -> Result<Vec<Filter>> {
     let p = parent.to_string();
     let args = filter_args(stats, dev, &p);
