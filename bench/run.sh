@@ -19,7 +19,8 @@
 #   --throughput        instead of the table: forwarding throughput (iperf3, UDP 64-byte
 #                       datagrams and TCP) through 10,000 dst matches vs 10, in namespaces
 #                       NS-c/NS-s0/NS-s1 around NS as a router; bench/throughput.py.
-#                       --runs rounds; --raw-tc applies the trees with tc -batch instead
+#                       --runs rounds; --raw-tc applies the trees with tc -batch instead;
+#                       --seconds N per iperf3 run [3]; --modes udp64,tcp (either or both)
 #   --compare OLD_BIN   instead of the table: this qosctl (new) and OLD_BIN side by side,
 #                       interleaved, on the first size of --sizes (first apply, no-op,
 #                       check, and the tc dumps the reader runs); bench/compare.py.
@@ -49,6 +50,8 @@ FAST_RUNS=25
 MATCH=
 THROUGHPUT=
 RAW_TC=
+SECONDS_PER_RUN=3
+MODES=udp64,tcp
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
@@ -66,6 +69,8 @@ while [ $# -gt 0 ]; do
 		--match) MATCH=--match ;;
 		--throughput) THROUGHPUT=1 ;;
 		--raw-tc) RAW_TC=--raw ;;
+		--seconds) SECONDS_PER_RUN="${2:?--seconds needs a number}"; shift ;;
+		--modes) MODES="${2:?--modes needs udp64, tcp or udp64,tcp}"; shift ;;
 		--fast-runs) FAST_RUNS="${2:?--fast-runs needs a number}"; shift ;;
 		--compare) COMPARE="${2:?--compare needs the old qosctl binary}"; shift ;;
 		-h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -114,7 +119,8 @@ ip -n "$NS" link set lo up
 if [ -n "$THROUGHPUT" ]; then
 	command -v iperf3 >/dev/null || die "--throughput needs iperf3: apt-get install iperf3"
 	python3 "$HERE/throughput.py" --netns "$NS" --workdir "$WORK" --qosctl "$QOSCTL" \
-		--tc "$(command -v tc)" --runs "$RUNS" $RAW_TC ${JSON:+--json "$JSON"}
+		--tc "$(command -v tc)" --runs "$RUNS" --seconds "$SECONDS_PER_RUN" --modes "$MODES" \
+		$RAW_TC ${JSON:+--json "$JSON"}
 	echo
 	echo "machine: $(nproc) cores, $(uname -r), $(tc -V), $(iperf3 --version | head -1)"
 	exit 0

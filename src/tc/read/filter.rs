@@ -34,9 +34,9 @@ pub fn parse(out: &str, parent: Handle) -> Result<Vec<Filter>> {
         Vec::new()
     } else if trimmed.starts_with('[') {
         let v = json::parse(out).map_err(|e| anyhow!("invalid JSON from tc: {e}"))?;
-        let items = v
-            .as_array()
-            .ok_or_else(|| anyhow!("expected a JSON array of filters"))?;
+        let J::Arr(items) = v else {
+            bail!("expected a JSON array of filters");
+        };
         let mut entries = Vec::new();
         for item in items {
             if let Some(e) = json_entry(item, parent)? {
@@ -53,12 +53,15 @@ pub fn parse(out: &str, parent: Handle) -> Result<Vec<Filter>> {
     build(entries)
 }
 
-fn json_entry(o: &J, parent: Handle) -> Result<Option<Entry>> {
+/// Takes the object by value: its options move into the entry (cloning them cost a tenth
+/// of reading 10,000 u32 filters).
+fn json_entry(mut o: J, parent: Handle) -> Result<Option<Entry>> {
     // The first object of each (pref, protocol) only names the classifier; the filters
     // themselves are the objects with options.
-    let Some(opts) = o.get("options") else {
+    let Some(opts) = o.take("options") else {
         return Ok(None);
     };
+    let o = &o;
     let kind = o
         .get("kind")
         .and_then(J::as_str)
@@ -83,7 +86,7 @@ fn json_entry(o: &J, parent: Handle) -> Result<Option<Entry>> {
         prio,
         kind: kind.to_string(),
         chain: o.get("chain").and_then(J::as_u64).unwrap_or(0),
-        opts: Opts::Json(opts.clone()),
+        opts: Opts::Json(opts),
     }))
 }
 

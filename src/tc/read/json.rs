@@ -51,6 +51,16 @@ impl J {
             _ => None,
         }
     }
+    /// Moves the first member named `key` out (objects only), leaving `Null` in its place.
+    pub fn take(&mut self, key: &str) -> Option<J> {
+        match self {
+            J::Obj(m) => m
+                .iter_mut()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| std::mem::replace(v, J::Null)),
+            _ => None,
+        }
+    }
     /// Every member named `key`, in order (u32 prints one `match` per key).
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a J> + 'a {
         let members: &[(String, J)] = match self {
