@@ -21,13 +21,19 @@ use crate::tc::Tc;
 /// show`, `class show` (text on iproute2 ≤ 6.1), and filters on the root qdisc and on
 /// ingress. One tc process per dump; a device at the kernel default costs one.
 pub fn read_device(tc: &Tc, dev: &str) -> Result<DeviceState> {
-    read_device_with(tc, dev, true)
+    let stats = true;
+    let args = with_stats(stats, &["-j", "-d", "qdisc", "show", "dev", dev]);
+    let qdisc_dump = tc.start(&args);
+    // One tc process per dump it needs, in turn (its tests with a fake tc count them);
+    // only the planning read starts ahead.
+    let first = first_dumps(tc, dev, stats, qdisc_dump, None)?;
+    rest(tc, dev, stats, first)
 }
 
 /// The same without counters, for planning: the planner never looks at them, and at
 /// 10,000 classes `-s` triples what tc prints and qosctl parses (3.3 MB → 1.1 MB of classes).
 pub fn read_config(tc: &Tc, dev: &str) -> Result<DeviceState> {
-    read_device_with(tc, dev, false)
+    start_config(tc, dev).finish()
 }
 
 /// `args` with `-s` after a leading `-j` (tc's usual order: `-j -s -d qdisc show`).
@@ -75,127 +81,162 @@ fn filter_args<'a>(stats: bool, dev: &'a str, parent: &'a str) -> Vec<&'a str> {
     )
 }
 
-fn read_device_with(tc: &Tc, dev: &str, stats: bool) -> Result<DeviceState> {
-    start(tc, dev, stats).finish()
-}
-
-/// A planning read of one device, started: [`Pending::finish`] waits for it.
+/// A planning read of one device, started: its first dumps run, and a thread waits for
+/// them and parses them (see [`Ahead`]); [`Pending::finish`] completes it.
 pub fn start_config(tc: &Tc, dev: &str) -> Pending {
-    start(tc, dev, false)
-}
-
-fn start(tc: &Tc, dev: &str, stats: bool) -> Pending {
-    let args = with_stats(stats, &["-j", "-d", "qdisc", "show", "dev", dev]);
+    let args = with_stats(false, &["-j", "-d", "qdisc", "show", "dev", dev]);
+    let qdisc_dump = tc.start(&args);
+    let ahead = Ahead::start(tc, dev, false);
+    let (tc2, dev2) = (tc.clone(), dev.to_string());
+    // Only waiting and parsing happen on that thread: any further tc (another filter
+    // parent, the text fallback) is started from the caller's, as child::spawn requires.
+    let worker =
+        std::thread::spawn(move || first_dumps(&tc2, &dev2, false, qdisc_dump, Some(ahead)));
     Pending {
-        qdisc_dump: tc.start(&args),
-        // Only the planning read (no counters) starts ahead: `show` reads in turn, one tc
-        // process per dump it needs, as its tests with a fake tc count them.
-        ahead: (!stats).then(|| Ahead::start(tc, dev, stats)),
+        worker,
         tc: tc.clone(),
         dev: dev.to_string(),
-        stats,
     }
 }
 
-/// A device read whose first dumps are running (see [`Ahead`]).
+/// A planning read whose first dumps are running (see [`start_config`]).
 pub struct Pending {
-    qdisc_dump: crate::tc::Started,
-    ahead: Option<Ahead>,
+    worker: std::thread::JoinHandle<Result<First>>,
     tc: Tc,
     dev: String,
-    stats: bool,
 }
 
 impl Pending {
     /// The device's state, as [`read_config`] returns it.
     pub fn finish(self) -> Result<DeviceState> {
-        let Pending {
-            qdisc_dump,
-            mut ahead,
-            tc,
-            dev,
-            stats,
-        } = self;
-        let (tc, dev) = (&tc, dev.as_str());
-        let args = with_stats(stats, &["-j", "-d", "qdisc", "show", "dev", dev]);
-        let out = on_dev(tc, dev, qdisc_dump.output())?;
-        let qdiscs =
-            parse_qdiscs(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
-        let mut state = DeviceState {
-            device: dev.to_string(),
-            ..DeviceState::default()
-        };
-        if qdiscs.is_empty() {
-            return Ok(state);
-        }
-        if qdiscs.iter().any(|q| q.kind.is_classful()) {
-            let args = class_args(stats, dev);
-            let out = match ahead.as_mut().and_then(|a| a.classes.take()) {
-                Some(started) => on_dev(tc, dev, started.output())?,
-                None => run_dev(tc, dev, &args)?,
-            };
-            state.classes =
-                parse_classes(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
-        }
-        let mut filter_parents = Vec::new();
-        if let Some(root) = qdiscs.iter().find(|q| q.parent == Parent::Root) {
-            filter_parents.push(root.handle);
-        }
-        match qdiscs.iter().find(|q| q.parent == Parent::Ingress) {
-            // clsact keeps its filters on two hooks of its own; `parent ffff:` shows none.
-            Some(q) if q.kind.kind_name() == "clsact" => {
-                filter_parents.extend([Handle::CLSACT_INGRESS, Handle::CLSACT_EGRESS]);
-            }
-            Some(_) => filter_parents.push(Handle::INGRESS),
-            None => {}
-        }
-        for parent in filter_parents {
-            let started = match &mut ahead {
-                Some(a) if parent == AHEAD_ROOT => a.root_filters.take(),
-                _ => None,
-            };
-            state
-                .filters
-                .extend(read_filters(tc, dev, parent, stats, started)?);
-        }
-        state
-            .filters
-            .sort_by(|a, b| a.parent.cmp(&b.parent).then(a.prio.cmp(&b.prio)));
-        state.qdiscs = qdiscs;
-        Ok(state)
+        let first = self
+            .worker
+            .join()
+            .map_err(|_| anyhow!("reading {}: the reading thread panicked", self.dev))??;
+        rest(&self.tc, &self.dev, false, first)
     }
 }
 
+/// What the first dumps gave: the qdiscs, the classes (when a qdisc is classful), and the
+/// filters on `1:` if [`Ahead`] read them (the JSON read of their dump).
+pub struct First {
+    qdiscs: Vec<Qdisc>,
+    classes: Vec<Class>,
+    root_filters: Option<Result<Vec<Filter>>>,
+}
+
+/// Waits for the qdisc dump and, as the qdiscs require, the class dump and the filters of
+/// [`AHEAD_ROOT`] that `ahead` started (without `ahead`, the class dump is run here).
+fn first_dumps(
+    tc: &Tc,
+    dev: &str,
+    stats: bool,
+    qdisc_dump: crate::tc::Started,
+    mut ahead: Option<Ahead>,
+) -> Result<First> {
+    let args = with_stats(stats, &["-j", "-d", "qdisc", "show", "dev", dev]);
+    let out = on_dev(tc, dev, qdisc_dump.output())?;
+    let qdiscs = parse_qdiscs(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
+    let mut first = First {
+        qdiscs,
+        classes: Vec::new(),
+        root_filters: None,
+    };
+    if first.qdiscs.is_empty() {
+        return Ok(first);
+    }
+    if first.qdiscs.iter().any(|q| q.kind.is_classful()) {
+        let args = class_args(stats, dev);
+        let out = match ahead.as_mut().and_then(|a| a.classes.take()) {
+            Some(started) => on_dev(tc, dev, started.output())?,
+            None => run_dev(tc, dev, &args)?,
+        };
+        first.classes =
+            parse_classes(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
+    }
+    let root = first.qdiscs.iter().find(|q| q.parent == Parent::Root);
+    if root.is_some_and(|r| r.handle == AHEAD_ROOT) {
+        if let Some(started) = ahead.as_mut().and_then(|a| a.root_filters.take()) {
+            let out = on_dev(tc, dev, started.output())?;
+            first.root_filters = Some(parse_filters(&out, AHEAD_ROOT));
+        }
+    }
+    Ok(first)
+}
+
+/// The filters of every parent the qdiscs have (those of `1:` maybe read already), and
+/// the state put together.
+fn rest(tc: &Tc, dev: &str, stats: bool, first: First) -> Result<DeviceState> {
+    let First {
+        qdiscs,
+        classes,
+        mut root_filters,
+    } = first;
+    let mut state = DeviceState {
+        device: dev.to_string(),
+        classes,
+        ..DeviceState::default()
+    };
+    if qdiscs.is_empty() {
+        return Ok(state);
+    }
+    let mut filter_parents = Vec::new();
+    if let Some(root) = qdiscs.iter().find(|q| q.parent == Parent::Root) {
+        filter_parents.push(root.handle);
+    }
+    match qdiscs.iter().find(|q| q.parent == Parent::Ingress) {
+        // clsact keeps its filters on two hooks of its own; `parent ffff:` shows none.
+        Some(q) if q.kind.kind_name() == "clsact" => {
+            filter_parents.extend([Handle::CLSACT_INGRESS, Handle::CLSACT_EGRESS]);
+        }
+        Some(_) => filter_parents.push(Handle::INGRESS),
+        None => {}
+    }
+    for parent in filter_parents {
+        let filters = match root_filters.take() {
+            Some(parsed) if parent == AHEAD_ROOT => or_text(tc, dev, parent, stats, parsed)?,
+            _ => read_filters(tc, dev, parent, stats)?,
+        };
+        state.filters.extend(filters);
+    }
+    state
+        .filters
+        .sort_by(|a, b| a.parent.cmp(&b.parent).then(a.prio.cmp(&b.prio)));
+    state.qdiscs = qdiscs;
+    Ok(state)
+}
+
 /// Filters on one qdisc. The JSON is read even where tc prints text inside it; only if
-/// that fails (a form not seen yet) the plain text dump is read instead. `started`: the
-/// JSON dump, if [`Ahead`] already started it.
-fn read_filters(
+/// that fails (a form not seen yet) the plain text dump is read instead.
+fn read_filters(tc: &Tc, dev: &str, parent: Handle, stats: bool) -> Result<Vec<Filter>> {
+    let p = parent.to_string();
+    let out = run_dev(tc, dev, &filter_args(stats, dev, &p))?;
+    or_text(tc, dev, parent, stats, parse_filters(&out, parent))
+}
+
+/// The JSON read of a filter dump, or, if it failed, the text dump's.
+fn or_text(
     tc: &Tc,
     dev: &str,
     parent: Handle,
     stats: bool,
-    started: Option<crate::tc::Started>,
+    parsed: Result<Vec<Filter>>,
 ) -> Result<Vec<Filter>> {
+    let json_err = match parsed {
+        Ok(f) => return Ok(f),
+        Err(e) => e,
+    };
     let p = parent.to_string();
     let args = filter_args(stats, dev, &p);
-    let out = match started {
-        Some(s) => on_dev(tc, dev, s.output())?,
-        None => run_dev(tc, dev, &args)?,
-    };
-    match parse_filters(&out, parent) {
-        Ok(f) => Ok(f),
-        Err(json_err) => {
-            let text_args = with_stats(stats, &["filter", "show", "dev", dev, "parent", &p]);
-            let text = run_dev(tc, dev, &text_args)?;
-            parse_filters(&text, parent).map_err(|text_err| {
-                anyhow!(
-                    "cannot read the filters of {dev} (parent {p}): `{}`: {json_err:#}; `{}`: {text_err:#}",
-                    tc.display(&args),
-                    tc.display(&text_args)
-                )
-            })
-        }
-    }
+    let text_args = with_stats(stats, &["filter", "show", "dev", dev, "parent", &p]);
+    let text = run_dev(tc, dev, &text_args)?;
+    parse_filters(&text, parent).map_err(|text_err| {
+        anyhow!(
+            "cannot read the filters of {dev} (parent {p}): `{}`: {json_err:#}; `{}`: {text_err:#}",
+            tc.display(&args),
+            tc.display(&text_args)
+        )
+    })
 }
 
 /// Runs a `show` for one device; a missing device becomes an error that names it.
