@@ -9,9 +9,6 @@
 mod common;
 use common::is_root;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use serde_json::Value;
 
 fn count(size: &Value, key: &str) -> Option<i64> {
@@ -26,38 +23,17 @@ fn bench_smoke_200_classes_mutation_counts() {
     }
     // What bench/run.sh runs in the smoke variant (no FireQoS, no strace).
     common::require_all(&["bash", "python3", "ip", "tc", "/usr/bin/time"]);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out_dir = tempfile::tempdir().expect("a temporary directory");
-    let json: PathBuf = out_dir.path().join("results.json");
     // Fast variant: no FireQoS, no one-process-per-command run (they test other tools).
-    let out = Command::new("bash")
-        .arg(root.join("bench/run.sh"))
-        .args([
-            "--sizes",
-            "200",
-            "--runs",
-            "1",
-            "--no-fireqos",
-            "--percmd-max",
-            "0",
-        ])
-        .arg("--qosctl")
-        .arg(env!("CARGO_BIN_EXE_qosctl"))
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .expect("bench/run.sh runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "bench/run.sh failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    let text = std::fs::read_to_string(&json).expect("bench/run.sh --json wrote its results");
-    let doc: Value = serde_json::from_str(&text).expect("results are JSON");
+    let (doc, ctx) = common::bench_run(&[
+        "--sizes",
+        "200",
+        "--runs",
+        "1",
+        "--no-fireqos",
+        "--percmd-max",
+        "0",
+    ]);
     let s = &doc["sizes"]["200"];
-    let ctx = format!("bench output:\n{stdout}\n{stderr}");
 
     assert!(
         s["qosctl_error"].is_null(),

@@ -13,11 +13,6 @@
 mod common;
 use common::is_root;
 
-use std::path::Path;
-use std::process::Command;
-
-use serde_json::Value;
-
 #[test]
 fn ten_thousand_dst_matches_forward_at_least_90_percent_of_ten() {
     if !is_root() {
@@ -25,37 +20,15 @@ fn ten_thousand_dst_matches_forward_at_least_90_percent_of_ten() {
         return;
     }
     common::require_all(&["bash", "python3", "ip", "tc", "iperf3"]);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let json = dir.path().join("throughput.json");
-    let out = Command::new("bash")
-        .arg(root.join("bench/run.sh"))
-        .args([
-            "--throughput",
-            "--runs",
-            "12",
-            "--seconds",
-            "1",
-            "--modes",
-            "tcp",
-        ])
-        .arg("--qosctl")
-        .arg(env!("CARGO_BIN_EXE_qosctl"))
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .expect("bench/run.sh runs");
-    let ctx = format!(
-        "bench output:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "bench/run.sh --throughput failed: {ctx}"
-    );
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("results"))
-        .expect("results are JSON");
+    let (doc, ctx) = common::bench_run(&[
+        "--throughput",
+        "--runs",
+        "12",
+        "--seconds",
+        "1",
+        "--modes",
+        "tcp",
+    ]);
     for n in ["10000", "10"] {
         // The trees are qosctl's, not the raw fallback's.
         assert_eq!(doc["how"][n].as_str(), Some("qosctl"), "{n} matches: {ctx}");

@@ -400,3 +400,35 @@ pub fn require_all(programs: &[&str]) {
         require(p);
     }
 }
+
+/// Runs `bench/run.sh ARGS --qosctl <this qosctl> --json FILE` and returns the results and
+/// the script's output (for assertion messages); fails the test, with that output, when the
+/// script fails. For the tests that run the benchmark (bench_smoke, match_throughput).
+#[allow(dead_code)] // not every test binary uses it
+pub fn bench_run(args: &[&str]) -> (serde_json::Value, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let json = dir.path().join("results.json");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("bench/run.sh"))
+        .args(args)
+        .arg("--qosctl")
+        .arg(env!("CARGO_BIN_EXE_qosctl"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("bench/run.sh runs");
+    let ctx = format!(
+        "bench output:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "bench/run.sh {} failed ({}): {ctx}",
+        args.join(" "),
+        out.status
+    );
+    let text = std::fs::read_to_string(&json).expect("bench/run.sh --json wrote its results");
+    (serde_json::from_str(&text).expect("results are JSON"), ctx)
+}
