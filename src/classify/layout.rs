@@ -231,17 +231,7 @@ impl MatchFilter {
 }
 
 fn same_bits(a: &[Key], b: &[Key]) -> bool {
-    let norm = |k: &[Key]| {
-        let mut m: BTreeMap<i32, (u32, u32)> = BTreeMap::new();
-        for k in k {
-            let e = m.entry(k.off).or_insert((0, 0));
-            e.0 |= k.value & k.mask;
-            e.1 |= k.mask;
-        }
-        m.retain(|_, (_, mask)| *mask != 0);
-        m
-    };
-    norm(a) == norm(b)
+    super::u32::bits_of(a) == super::u32::bits_of(b)
 }
 
 /// The planner's key for a live u32 object.
