@@ -63,11 +63,12 @@ pub enum Place {
 }
 
 impl Place {
-    /// The place of a filter read back from the kernel.
+    /// The place of a handle, read back (`800::5`) or written (`::5`: table 0 is the
+    /// priority's root table, which the kernel numbers).
     pub fn of(h: U32Handle) -> Place {
         if h.bucket == 0 && h.node == 0 {
             Place::Table(h.ht)
-        } else if h.is_auto_root() {
+        } else if h.ht == 0 || h.is_auto_root() {
             Place::Root(h.node)
         } else {
             Place::Bucket {

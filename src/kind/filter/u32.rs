@@ -113,17 +113,7 @@ fn of(k: &FilterKind) -> Option<(&U32Handle, &Body, &[Action])> {
 
 /// Where a handle sits, whatever number the kernel gave the priority's root table.
 pub fn place(h: &U32Handle) -> Place {
-    if h.bucket == 0 && h.node == 0 {
-        Place::Table(h.ht)
-    } else if h.ht == 0 || h.is_auto_root() {
-        Place::Root(h.node)
-    } else {
-        Place::Bucket {
-            table: h.ht,
-            bucket: h.bucket,
-            node: h.node,
-        }
-    }
+    Place::of(*h)
 }
 
 /// The handle as tc takes it: `::5` for a root node the kernel numbers, else as printed.
