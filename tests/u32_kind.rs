@@ -61,14 +61,30 @@ fn every_version_reads_qosctl_shaped_u32_into_the_kind() {
                 "\"pref\":3,",
                 format!("\"pref\":{prio},"),
             ),
+            ("filter-v0.json", "\"pref\":3,", format!("\"pref\":{prio},")),
+            (
+                "filter-v0-pretty.json",
+                "\"pref\": 3,",
+                format!("\"pref\": {prio},"),
+            ),
             ("filter-v0.txt", "pref 3 ", format!("pref {prio} ")),
         ] {
+            if v == "6.1.0" && file == "filter-v0-pretty.json" {
+                continue; // tc 6.1.0 aborts printing it (tests/fixtures/tc/README.md)
+            }
             let out = fixture(&format!("by-version/{v}/{file}")).replace(from, &to);
             let fs = parse_filters(&out, h("1:")).unwrap_or_else(|e| panic!("{v}: {e:#}"));
             let f = fs
                 .iter()
                 .find(|f| f.prio == prio)
                 .unwrap_or_else(|| panic!("{v} {file}: {fs:#?}"));
+            if file.contains("pretty") {
+                // `-p` prints keys as tc's own words (`match IP src 10.99.0.0/24`), not
+                // `value/mask at off`: qosctl never asks for it, and such a dump is read as
+                // foreign rather than guessed at.
+                assert!(matches!(f.kind, FilterKind::Other { .. }), "{v} {file}");
+                continue;
+            }
             assert_eq!(words(f), "src 10.99.0.0/24 proto udp", "{v} {file}");
             assert_eq!(f.classid, Some(h("1:a0")), "{v} {file}");
             assert_eq!(
