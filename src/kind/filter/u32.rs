@@ -40,7 +40,7 @@ use crate::classify::action::Action;
 use crate::classify::layout::{Place, MATCH_PRIO_BASE};
 use crate::classify::read::{self as u32read, U32Body};
 use crate::classify::matcher::PortRange;
-use crate::classify::u32::{coalesce, decode, render_keys, Key};
+use crate::classify::u32::{bits_of, coalesce, decode, render_keys, Key};
 use crate::classify::{Family, Match};
 use crate::model::{Filter, Handle, Stats};
 use crate::plan::fields::push;
@@ -113,25 +113,44 @@ fn of(k: &FilterKind) -> Option<(&U32Handle, &Body, &[Action])> {
 
 /// Where a handle sits, whatever number the kernel gave the priority's root table.
 pub fn place(h: &U32Handle) -> Place {
-    if h.bucket == 0 && h.node == 0 {
-        Place::Table(h.ht)
-    } else if h.ht == 0 || h.is_auto_root() {
-        Place::Root(h.node)
-    } else {
-        Place::Bucket {
-            table: h.ht,
-            bucket: h.bucket,
-            node: h.node,
-        }
-    }
+    Place::of(*h)
 }
 
-/// The handle as tc takes it: `::5` for a root node the kernel numbers, else as printed.
+/// The handle as tc takes it to find a live filter (delete, replace): `800::5` as read, `::5`
+/// for a desired root node (`ht` 0) whose table the kernel numbered.
 fn handle_words(h: &U32Handle) -> String {
     if h.ht == 0 {
         format!("::{:x}", h.node)
     } else {
         h.to_string()
+    }
+}
+
+/// The handle as tc takes it to create a filter: a root-table node is always `::5`, also
+/// when it was read as `801::5`, since the root table of a re-created priority gets another
+/// number (`filter add … handle 801::5` into root table `805:` is refused: a rollback
+/// re-creates filters read before the apply).
+fn add_handle(h: &U32Handle) -> String {
+    match place(h) {
+        Place::Root(n) => format!("::{n:x}"),
+        _ => h.to_string(),
+    }
+}
+
+/// tc's u32 arguments with the handle written as `handle`.
+fn u32_args(handle: &str, h: &U32Handle, body: &Body) -> String {
+    match body {
+        Body::Table { divisor } => format!("handle {handle} u32 divisor {divisor}"),
+        Body::Link { table, hash_off } => format!(
+            "handle {handle} u32 match u32 0 0 at {hash_off} hashkey mask 0x000000ff at {hash_off} link {table:x}:"
+        ),
+        Body::Rule { keys, .. } => {
+            let ht = match place(h) {
+                Place::Bucket { table, bucket, .. } => format!("ht {table:x}:{bucket:x}: "),
+                _ => String::new(),
+            };
+            format!("handle {handle} u32 {ht}{}", render_keys(keys))
+        }
     }
 }
 
@@ -171,18 +190,6 @@ pub fn summary(k: &FilterKind) -> String {
     parts.join(", ")
 }
 
-/// The keys as bits per offset: how they are split into words does not change what they
-/// match, and a zero mask matches everything.
-fn norm(keys: &[Key]) -> BTreeMap<i32, (u32, u32)> {
-    let mut m: BTreeMap<i32, (u32, u32)> = BTreeMap::new();
-    for k in keys {
-        let e = m.entry(k.off).or_insert((0, 0));
-        e.0 |= k.value & k.mask;
-        e.1 |= k.mask;
-    }
-    m.retain(|_, (_, mask)| *mask != 0);
-    m
-}
 
 fn actions_words(a: &[Action]) -> String {
     a.iter().map(Action::tc_args).collect::<Vec<_>>().join(" ")
@@ -200,23 +207,16 @@ impl FilterDef for Def {
         Ok((kind, classid, stats))
     }
     fn args(&self, k: &FilterKind) -> String {
-        let Some((h, body, _)) = of(k) else {
-            return String::new();
-        };
-        let handle = handle_words(h);
-        match body {
-            Body::Table { divisor } => format!("handle {handle} u32 divisor {divisor}"),
-            Body::Link { table, hash_off } => format!(
-                "handle {handle} u32 match u32 0 0 at {hash_off} hashkey mask 0x000000ff at {hash_off} link {table:x}:"
-            ),
-            Body::Rule { keys, .. } => {
-                let ht = match place(h) {
-                    Place::Bucket { table, bucket, .. } => format!("ht {table:x}:{bucket:x}: "),
-                    _ => String::new(),
-                };
-                format!("handle {handle} u32 {ht}{}", render_keys(keys))
-            }
-        }
+        of(k)
+            .map(|(h, body, _)| u32_args(&add_handle(h), h, body))
+            .unwrap_or_default()
+    }
+    /// `filter replace` finds the live filter by its full handle (`801::5`, see
+    /// `in_place_of`); `::5` would name no table and be refused.
+    fn change_args(&self, k: &FilterKind) -> String {
+        of(k)
+            .map(|(h, body, _)| u32_args(&handle_words(h), h, body))
+            .unwrap_or_default()
     }
     fn action_args(&self, k: &FilterKind) -> String {
         of(k).map(|(_, _, a)| actions_words(a)).unwrap_or_default()
@@ -242,7 +242,7 @@ impl FilterDef for Def {
         match body {
             Body::Table { divisor } => (0u8, *divisor).hash(&mut s),
             Body::Link { table, hash_off } => (1u8, *table, *hash_off).hash(&mut s),
-            Body::Rule { keys, .. } => (2u8, norm(keys)).hash(&mut s),
+            Body::Rule { keys, .. } => (2u8, bits_of(keys)).hash(&mut s),
         }
         s.finish()
     }
@@ -371,8 +371,9 @@ fn own(f: &u32read::U32Filter) -> Option<FilterKind> {
                 }
             } else {
                 let d = decode(keys, family?)?;
+                // Any node of the root table (an unhashed tier's rules start at node 1).
                 let placed = match place(&h) {
-                    Place::Root(n) => n != ACTION_NODE,
+                    Place::Root(_) => true,
                     Place::Bucket { table, .. } => table == prio,
                     Place::Table(_) => false,
                 };
