@@ -20,7 +20,9 @@
 #                       datagrams and TCP) through 10,000 dst matches vs 10, in namespaces
 #                       NS-c/NS-s0/NS-s1 around NS as a router; bench/throughput.py.
 #                       --runs rounds; --raw-tc applies the trees with tc -batch instead;
-#                       --seconds N per iperf3 run [3]; --modes udp64,tcp (either or both)
+#                       --seconds N per iperf3 run [3]; --modes udp64,tcp (either or both);
+#                       --tput-sizes BIG,SMALL [10000,10]; --linear: the control, no hash
+#                       table (tc -batch, every rule in one list; BIG at most 4000)
 #   --compare OLD_BIN   instead of the table: this qosctl (new) and OLD_BIN side by side,
 #                       interleaved, on the first size of --sizes (first apply, no-op,
 #                       check, and the tc dumps the reader runs); bench/compare.py.
@@ -52,6 +54,8 @@ THROUGHPUT=
 RAW_TC=
 SECONDS_PER_RUN=3
 MODES=udp64,tcp
+TPUT_SIZES=10000,10
+LINEAR=
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
@@ -70,6 +74,8 @@ while [ $# -gt 0 ]; do
 		--throughput) THROUGHPUT=1 ;;
 		--raw-tc) RAW_TC=--raw ;;
 		--seconds) SECONDS_PER_RUN="${2:?--seconds needs a number}"; shift ;;
+		--tput-sizes) TPUT_SIZES="${2:?--tput-sizes needs BIG,SMALL}"; shift ;;
+		--linear) LINEAR=--linear ;;
 		--modes) MODES="${2:?--modes needs udp64, tcp or udp64,tcp}"; shift ;;
 		--fast-runs) FAST_RUNS="${2:?--fast-runs needs a number}"; shift ;;
 		--compare) COMPARE="${2:?--compare needs the old qosctl binary}"; shift ;;
@@ -120,7 +126,7 @@ if [ -n "$THROUGHPUT" ]; then
 	command -v iperf3 >/dev/null || die "--throughput needs iperf3: apt-get install iperf3"
 	python3 "$HERE/throughput.py" --netns "$NS" --workdir "$WORK" --qosctl "$QOSCTL" \
 		--tc "$(command -v tc)" --runs "$RUNS" --seconds "$SECONDS_PER_RUN" --modes "$MODES" \
-		$RAW_TC ${JSON:+--json "$JSON"}
+		--sizes "$TPUT_SIZES" $RAW_TC $LINEAR ${JSON:+--json "$JSON"}
 	echo
 	echo "machine: $(nproc) cores, $(uname -r), $(tc -V), $(iperf3 --version | head -1)"
 	exit 0

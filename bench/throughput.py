@@ -45,8 +45,10 @@ def ip(*args, check=True):
 class Tree:
     """N subscribers on device `dev`, addresses 10.T.X.Y (X.Y = index + 1)."""
 
-    def __init__(self, n, dev, third):
+    def __init__(self, n, dev, third, linear=False):
         self.n, self.dev, self.t = n, dev, third
+        # --linear: the control, every rule in the priority's root table (at most 4,095)
+        self.linear = linear
 
     def addr(self, k):
         k += 1
@@ -76,7 +78,7 @@ class Tree:
             out.append(f"class add dev {d} parent 1:1 classid 1:{k + 2:x} htb {rate}")
             out.append(f"qdisc add dev {d} parent 1:{k + 2:x} handle {k + 2:x}: pfifo")
         f = f"filter add dev {d} parent 1: protocol ip prio {p}"
-        hashed = self.n >= HASH_MIN
+        hashed = self.n >= HASH_MIN and not self.linear
         if hashed:
             out.append(f"{f} handle {p:x}: u32 divisor 256")
             out.append(f"{f} handle ::1 u32 match u32 0 0 at 16 hashkey mask 0x000000ff "
@@ -206,10 +208,14 @@ def main():
                     "from 2 s)")
     ap.add_argument("--modes", default="udp64,tcp")
     ap.add_argument("--raw", action="store_true", help="tc -batch instead of qosctl apply")
+    ap.add_argument("--linear", action="store_true",
+                    help="control (implies --raw): no hash table, every packet walks the "
+                    "rules in order; shows what the measurement sees of a per-packet cost")
     ap.add_argument("--json")
     a = ap.parse_args()
     big, small = [int(x) for x in a.sizes.split(",")]
-    trees = [Tree(big, "tq0", 0), Tree(small, "tq1", 1)]
+    a.raw = a.raw or a.linear
+    trees = [Tree(big, "tq0", 0, a.linear), Tree(small, "tq1", 1, a.linear)]
     modes = a.modes.split(",")
     lab = Lab(a)
     R = {"sizes": [big, small], "runs": a.runs, "seconds": a.seconds, "bps": {}, "how": {}}
