@@ -72,7 +72,7 @@ pub fn find(desired: &crate::model::Desired, live: &[DeviceState], plan: &Plan) 
                 );
             }
         }
-        let root_ops = p.ops.iter().any(|op| !is_ingress_op(op));
+        let root_ops = p.ops.iter().any(|op| !op.is_ingress_side());
         match l.root_qdisc() {
             Some(r) if root_ops => match root_foreign(&d.state, l, r) {
                 Some(why) => push(root_object(r, l), why, root_replacement(&d.state)),
@@ -368,18 +368,9 @@ fn redirect_target(f: &Filter) -> Option<&str> {
         .filter(|w| !w.is_empty())
 }
 
-fn is_ingress_op(op: &Op) -> bool {
-    let (Op::Add { obj, .. } | Op::Change { obj, .. } | Op::Remove { obj, .. }) = op;
-    match obj {
-        Obj::Qdisc(q) => q.parent == Parent::Ingress,
-        Obj::Filter(f) => f.parent.is_ingress_side(),
-        Obj::FilterPrio { parent, .. } => parent.is_ingress_side(),
-        Obj::Class(_) => false,
-    }
-}
-
 fn touches_ingress(op: &Op, q: &Qdisc) -> bool {
-    is_ingress_op(op) || matches!(op, Op::Remove { obj: Obj::Qdisc(x), .. } if x.handle == q.handle)
+    op.is_ingress_side()
+        || matches!(op, Op::Remove { obj: Obj::Qdisc(x), .. } if x.handle == q.handle)
 }
 
 /// The human section printed under the plan.

@@ -306,7 +306,7 @@ fn movable(op: &Op, ops: &[Op], live: &DeviceState) -> bool {
     let others = || ops.iter().filter(move |o| *o != op);
     match obj {
         // The ingress side is independent of the root tree, unless the plan writes there.
-        Obj::Qdisc(q) if q.parent == Parent::Ingress => others().all(|o| !touches_ingress(o)),
+        Obj::Qdisc(q) if q.parent == Parent::Ingress => others().all(|o| !o.is_ingress_side()),
         Obj::Filter(_) | Obj::FilterPrio { .. } => {
             let (parent, prio) = match obj {
                 Obj::Filter(f) => (f.parent, f.prio),
@@ -335,16 +335,6 @@ fn movable(op: &Op, ops: &[Op], live: &DeviceState) -> bool {
             })
         }
         _ => false,
-    }
-}
-
-fn touches_ingress(op: &Op) -> bool {
-    let (Op::Add { obj, .. } | Op::Change { obj, .. } | Op::Remove { obj, .. }) = op;
-    match obj {
-        Obj::Qdisc(q) => q.parent == Parent::Ingress,
-        Obj::Filter(f) => f.parent.is_ingress_side(),
-        Obj::FilterPrio { parent, .. } => parent.is_ingress_side(),
-        Obj::Class(_) => false,
     }
 }
 

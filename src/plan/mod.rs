@@ -71,6 +71,23 @@ pub enum Op {
     },
 }
 
+impl Op {
+    pub fn obj(&self) -> &Obj {
+        let (Op::Add { obj, .. } | Op::Change { obj, .. } | Op::Remove { obj, .. }) = self;
+        obj
+    }
+    /// The operation acts on the ingress side (the ingress or clsact qdisc, or a filter
+    /// on it), which the egress tree's order and safety rules treat apart.
+    pub fn is_ingress_side(&self) -> bool {
+        match self.obj() {
+            Obj::Qdisc(q) => q.parent == Parent::Ingress,
+            Obj::Filter(f) => f.parent.is_ingress_side(),
+            Obj::FilterPrio { parent, .. } => parent.is_ingress_side(),
+            Obj::Class(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DevicePlan {
     pub device: String,
