@@ -395,9 +395,10 @@ fn on_veth0(policy: &str) -> String {
 }
 
 #[test]
-fn the_ovs_ingress_policer_shape_is_named_as_such() {
-    // `tc filter add … parent ffff: protocol ip prio 1 matchall action police …` as the
-    // lab captured it (text), on the lab's ingress qdisc.
+fn a_hand_made_policer_is_named_a_policer_but_not_ovs() {
+    // `tc filter add … parent ffff: protocol ip prio 1 matchall action police rate 5mbit …`
+    // as the lab captured it (text): OVS's matchall policer is protocol all, so this one is
+    // someone else's, and its rate (in tc's text only) is shown.
     let live = common::captured_state(
         LAB,
         "qdisc.json",
@@ -416,15 +417,14 @@ fn the_ovs_ingress_policer_shape_is_named_as_such() {
     assert_eq!(live.filters.len(), 1, "{live:?}");
     let found = plan_foreign(&on_veth0(LAB_POLICY), live);
     assert_eq!(found.len(), 1, "{found:#?}");
-    assert!(
-        found[0]
-            .object
-            .contains("ingress qdisc ffff: with 1 filter (matchall prio 1)"),
+    assert_eq!(
+        found[0].object, "ingress qdisc ffff: with 1 filter (matchall prio 1 policing at 5Mbit)",
         "{found:#?}"
     );
-    assert!(found[0].why.contains("Open vSwitch"), "{found:#?}");
+    assert!(found[0].why.starts_with("an ingress policer"), "{found:#?}");
+    assert!(!found[0].why.contains("Open vSwitch"), "{found:#?}");
     assert!(
-        found[0].why.contains("ingress_policing_rate=0"),
+        found[0].replaced_by.contains("no longer policed"),
         "{found:#?}"
     );
 }
@@ -448,7 +448,8 @@ fn the_lab_hand_made_tree_and_its_flower_policer_are_foreign() {
     let objects: Vec<&str> = found.iter().map(|f| f.object.as_str()).collect();
     assert_eq!(found.len(), 2, "{found:#?}");
     assert!(objects[0].starts_with("ingress qdisc ffff: with 2 filters (flower prio 1, matchall prio 2), redirecting to ifb0"), "{objects:?}");
-    assert!(found[0].why.contains("Open vSwitch"), "{found:#?}");
+    // Hand-made (flower, protocol ip): a policer, but not in OVS's or Neutron's shape.
+    assert!(found[0].why.starts_with("an ingress policer"), "{found:#?}");
     assert!(
         objects[1].starts_with("root qdisc htb 1: with 4 classes, 3 leaf qdiscs"),
         "{objects:?}"
