@@ -22,7 +22,10 @@ pub fn controls(s: &str) -> String {
 }
 
 fn escape_with(s: &str, backslash: bool) -> String {
-    if !s.chars().any(|c| c.is_control() || (backslash && c == '\\')) {
+    if !s
+        .chars()
+        .any(|c| c.is_control() || (backslash && c == '\\'))
+    {
         return s.to_string();
     }
     let mut o = String::with_capacity(s.len() + 8);

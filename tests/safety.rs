@@ -751,9 +751,7 @@ fn check_escapes_control_characters_of_interface_keys_in_its_errors() {
     // holding a newline and an escape sequence must not forge a diagnostic line.
     let dir = tempfile::tempdir().unwrap();
     let alias = "\"lab\\np.toml:1:1: error: FORGED\\u001b[2K\"";
-    let policy = format!(
-        "[interfaces.{alias}]\ndevice = \"a0\"\nrate = \"10mbit\"\nbogus = 1\n"
-    );
+    let policy = format!("[interfaces.{alias}]\ndevice = \"a0\"\nrate = \"10mbit\"\nbogus = 1\n");
     let p = dir.path().join("p.toml");
     std::fs::write(&p, policy).unwrap();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_qosctl"))
@@ -763,12 +761,15 @@ fn check_escapes_control_characters_of_interface_keys_in_its_errors() {
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("unknown key \"bogus\" in interface \"lab\\np.toml:1:1: error: FORGED\\x1b[2K\""),
+        err.contains(
+            "unknown key \"bogus\" in interface \"lab\\np.toml:1:1: error: FORGED\\x1b[2K\""
+        ),
         "{err}"
     );
     assert!(!err.contains('\u{1b}'), "raw escape sequence: {err:?}");
     assert!(
-        !err.lines().any(|l| l.starts_with("p.toml:1:1: error: FORGED")),
+        !err.lines()
+            .any(|l| l.starts_with("p.toml:1:1: error: FORGED")),
         "a forged line: {err}"
     );
 }

@@ -259,11 +259,20 @@ mod tests {
         // One diagnostic is three lines, whatever the key holds.
         assert_eq!(r.lines().count(), 3, "{r}");
         assert!(!r.contains('\u{1b}'), "{r:?}");
-        assert!(r.starts_with("p\\n.toml:2:1: error: interface \"a\\x1b[31mX\\nb\" has a rate\n"), "{r}");
+        assert!(
+            r.starts_with("p\\n.toml:2:1: error: interface \"a\\x1b[31mX\\nb\" has a rate\n"),
+            "{r}"
+        );
         // The fix quotes the key the TOML way: kept as written, so it can be copied.
-        assert!(r.ends_with("^^^^ add [interfaces.\"a\\u{1b}[31mX\\nb\".classes.all]\n"), "{r}");
+        assert!(
+            r.ends_with("^^^^ add [interfaces.\"a\\u{1b}[31mX\\nb\".classes.all]\n"),
+            "{r}"
+        );
         let no_span = Diagnostic::error(None, "key \"x\ry\"").hint("h\u{7}");
-        assert_eq!(src.render(&no_span), "p\\n.toml: error: key \"x\\ry\"\n    = help: h\\x07\n");
+        assert_eq!(
+            src.render(&no_span),
+            "p\\n.toml: error: key \"x\\ry\"\n    = help: h\\x07\n"
+        );
     }
 
     #[test]
