@@ -783,13 +783,14 @@ fn dry_run_in_a_namespace_works_without_root_for_whoever_may_enter_it() {
     ok(&["chmod", "755", lab.dir.path().to_str().unwrap()]);
     let p = lab.write("p.toml", &classes("a0", 2, 1000));
     ok(&["chmod", "644", p.to_str().unwrap()]);
+    let qosctl = common::qosctl_for_anyone(lab.dir.path());
     let nobody = |caps: bool| {
         let mut c = Command::new(&setpriv);
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
         if caps {
             c.args(["--inh-caps=+sys_admin", "--ambient-caps=+sys_admin"]);
         }
-        c.arg(env!("CARGO_BIN_EXE_qosctl"))
+        c.arg(&qosctl)
             .args([
                 "--netns",
                 lab.name(),
