@@ -430,7 +430,8 @@ fn police_rate(f: &Filter) -> Option<&str> {
     Some(r.trim_end_matches(','))
 }
 
-/// u32's `match u32 0 0`, as JSON (`match 00000000/00000000 at 0`) or text prints it.
+/// u32's `match u32 0 0` and nothing else: `match 00000000/00000000 at 0` in text,
+/// `match 0/0 at 0` from JSON.
 fn matches_everything(summary: &str) -> bool {
     let w: Vec<&str> = summary.split_whitespace().collect();
     let keys: Vec<&str> = w
@@ -438,7 +439,11 @@ fn matches_everything(summary: &str) -> bool {
         .filter(|p| p[0] == "match")
         .map(|p| p[1])
         .collect();
-    keys == ["00000000/00000000"]
+    let zero = |h: &str| u32::from_str_radix(h.trim_start_matches("0x"), 16) == Ok(0);
+    match keys.as_slice() {
+        [k] => k.split_once('/').is_some_and(|(v, m)| zero(v) && zero(m)),
+        _ => false,
+    }
 }
 
 /// `to_dev` of a mirred action (`action mirred "redirect" "egress" "ifb0"`).

@@ -461,3 +461,54 @@ fn the_lab_hand_made_tree_and_its_flower_policer_are_foreign() {
         "{found:#?}"
     );
 }
+
+/// The policers Open vSwitch and Neutron write, made with real tc in the kernel lab exactly
+/// as they make them (tests/klab/guest/cases/foreign-ovs-policer.sh; this kernel has no
+/// act_police) and read back here as tc printed them: JSON, text, and both with -s. Each
+/// is named by its owner, with its filter, and its rate where tc printed one (text only).
+#[test]
+fn ovs_and_neutron_policers_captured_in_the_lab_are_named_by_their_owner() {
+    let ovs = "Open vSwitch's ingress policer";
+    let neutron = "Neutron's policer";
+    let forms = [
+        ("ovs-matchall", ovs, "matchall prio 1"),
+        ("ovs-basic", ovs, "basic prio 49"),
+        ("ovs-basic-legacy", ovs, "basic prio 49"),
+        ("neutron-u32", neutron, "u32 prio 49"),
+        ("neutron-u32-act", neutron, "u32 prio 49"),
+    ];
+    for (form, who, filter) in forms {
+        for file in [".json", ".txt", "-s.json", "-s.txt"].map(|x| format!("{form}{x}")) {
+            let live = lab_capture(&file);
+            assert_eq!(live.filters.len(), 1, "{file}: {live:?}");
+            let found = plan_foreign(&on_veth0(LAB_POLICY), live);
+            assert_eq!(found.len(), 1, "{file}: {found:#?}");
+            let f = &found[0];
+            assert!(f.why.starts_with(who), "{file}: {f:#?}");
+            let with = format!("ingress qdisc ffff: with 1 filter ({filter}");
+            assert!(f.object.starts_with(&with), "{file}: {f:#?}");
+            if file.ends_with(".txt") {
+                assert!(f.object.ends_with("policing at 10Mbit)"), "{file}: {f:#?}");
+            }
+            assert!(
+                f.replaced_by.contains("no longer policed"),
+                "{file}: {f:#?}"
+            );
+        }
+    }
+}
+
+/// veth0 of tests/fixtures/tc/ovs-policer: `tc -j qdisc show dev veth0` (no "dev" field:
+/// it was the selector) and one filter dump of `parent ffff:`.
+fn lab_capture(filters: &str) -> qosctl::model::DeviceState {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tc/ovs-policer");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let ingress = qosctl::model::Handle::parse("ffff:").unwrap();
+    qosctl::model::DeviceState {
+        device: "veth0".into(),
+        qdiscs: qosctl::tc::read::parse_qdiscs(&read("qdisc.json")).unwrap(),
+        filters: qosctl::tc::read::parse_filters(&read(filters), ingress).unwrap(),
+        ..Default::default()
+    }
+}
