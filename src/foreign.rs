@@ -68,7 +68,7 @@ pub fn find(desired: &crate::model::Desired, live: &[DeviceState], plan: &Plan) 
                 push(
                     ingress_object(q, l),
                     ingress_why(q, l),
-                    "nothing: the policy has no ingress side".into(),
+                    ingress_replacement(l),
                 );
             }
         }
@@ -315,7 +315,13 @@ fn ingress_object(q: &Qdisc, live: &DeviceState) -> String {
     if !filters.is_empty() {
         let kinds: Vec<String> = filters
             .iter()
-            .map(|f| format!("{} prio {}", f.kind.kind_name(), f.prio))
+            .map(|f| {
+                let mut k = format!("{} prio {}", f.kind.kind_name(), f.prio);
+                if let Some(r) = police_rate(f) {
+                    let _ = write!(k, " policing at {r}");
+                }
+                k
+            })
             .collect();
         let _ = write!(
             s,
@@ -333,25 +339,110 @@ fn ingress_object(q: &Qdisc, live: &DeviceState) -> String {
 }
 
 fn ingress_why(q: &Qdisc, live: &DeviceState) -> String {
-    if live
+    let policers = live
         .filters
         .iter()
-        .any(|f| f.parent.is_ingress_side() && is_policer(f))
-    {
-        return "an ingress policer, as Open vSwitch (ingress_policing_rate, also set by \
-                Neutron) installs; qosctl writes no ingress side: clear it there \
-                (ovs-vsctl set interface DEV ingress_policing_rate=0) or adopt it with --force"
-            .into();
+        .filter(|f| f.parent.is_ingress_side())
+        .filter_map(policer);
+    // The most specific owner wins: one OVS rule among hand-made ones is still OVS's.
+    match policers.min() {
+        Some(p) => p.why(&crate::escape::escape(&live.device)),
+        None => format!("qosctl writes no {} qdisc", ingress_kind(q)),
     }
-    format!("qosctl writes no {} qdisc", ingress_kind(q))
 }
 
-/// A filter that polices: `police` as an action (matchall, u32, flower) or as basic's own
-/// option (OVS before 2.13: `basic police rate … drop` at prio 49).
-fn is_policer(f: &Filter) -> bool {
-    match &f.kind {
-        FilterKind::Other { summary, .. } => summary.split_whitespace().any(|w| w == "police"),
-        FilterKind::Fw { .. } => false,
+fn ingress_replacement(live: &DeviceState) -> String {
+    let policed = live
+        .filters
+        .iter()
+        .any(|f| f.parent.is_ingress_side() && policer(f).is_some());
+    if policed {
+        "nothing: the policy has no ingress side, so what arrives here is no longer policed".into()
+    } else {
+        "nothing: the policy has no ingress side".into()
+    }
+}
+
+/// Who put an ingress policer there, judged by the exact rule each tool writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Policer {
+    /// Open vSwitch's `ingress_policing_rate` (ovs lib/netdev-linux.c): `matchall` at prio 1
+    /// (`tc_add_matchall_policer`, TC_RESERVED_PRIORITY_POLICE) or, where cls_matchall is
+    /// missing and in older releases, `basic` at prio 49 (`tc_add_policer`); protocol all.
+    /// Neutron's OVS agent sets that column for a QoS bandwidth-limit rule.
+    Ovs,
+    /// Neutron's linuxbridge agent (neutron/agent/linux/tc_lib.py `_add_policy_filter`):
+    /// `u32` match 0/0 at prio 49, protocol all, police … drop, flowid :1.
+    NeutronLinuxbridge,
+    /// Any other filter that polices.
+    Other,
+}
+
+impl Policer {
+    fn why(self, dev: &str) -> String {
+        match self {
+            Policer::Ovs => format!(
+                "Open vSwitch's ingress policer: the Interface's ingress_policing_rate, which \
+                 Neutron's OVS agent also sets for a QoS bandwidth limit. qosctl writes no \
+                 ingress side: clear it in OVS (ovs-vsctl set interface {dev} \
+                 ingress_policing_rate=0), or let --force remove it (OVS puts it back when it \
+                 reconfigures the port)"
+            ),
+            Policer::NeutronLinuxbridge => format!(
+                "Neutron's policer: the linuxbridge agent's QoS bandwidth limit on traffic \
+                 from the VM on {dev}. qosctl writes no ingress side: remove the QoS policy from \
+                 the port in Neutron, or let --force remove it (the agent puts it back on its \
+                 next sync)"
+            ),
+            Policer::Other => "an ingress policer (a police action) that qosctl did not write; \
+                 qosctl writes no ingress side: remove it yourself or with --force"
+                .into(),
+        }
+    }
+}
+
+/// A filter that polices (`police` as an action of matchall, u32, flower, basic, or as the
+/// old police option of basic and u32, which tc prints as `police 0x1 rate …`), and whose
+/// rule it is.
+fn policer(f: &Filter) -> Option<Policer> {
+    let FilterKind::Other { kind, summary, .. } = &f.kind else {
+        return None;
+    };
+    if !summary.split_whitespace().any(|w| w == "police") {
+        return None;
+    }
+    let all = f.protocol == "all";
+    Some(match (kind.as_str(), f.prio) {
+        ("matchall", 1) | ("basic", 49) if all => Policer::Ovs,
+        ("u32", 49) if all && matches_everything(summary) => Policer::NeutronLinuxbridge,
+        _ => Policer::Other,
+    })
+}
+
+/// The rate of a policer, where tc printed it: in text only (iproute2's JSON has none).
+fn police_rate(f: &Filter) -> Option<&str> {
+    let FilterKind::Other { summary, .. } = &f.kind else {
+        return None;
+    };
+    let w: Vec<&str> = summary.split_whitespace().collect();
+    let at = w.iter().position(|x| *x == "police")?;
+    let r = w[at..].windows(2).find(|p| p[0] == "rate")?[1];
+    Some(r.trim_end_matches(','))
+}
+
+/// u32's `match u32 0 0` and nothing else: `match 00000000/00000000 at 0` in text,
+/// `match 0/0 at 0` from JSON.
+fn matches_everything(summary: &str) -> bool {
+    let w: Vec<&str> = summary.split_whitespace().collect();
+    let keys: Vec<&str> = w
+        .windows(2)
+        .filter(|p| p[0] == "match")
+        .map(|p| p[1])
+        .collect();
+    let zero = |h: &str| u32::from_str_radix(h.trim_start_matches("0x"), 16) == Ok(0);
+    match keys.as_slice() {
+        [k] => k.split_once('/').is_some_and(|(v, m)| zero(v) && zero(m)),
+        _ => false,
     }
 }
 

@@ -105,7 +105,7 @@ impl Watch {
     }
 
     fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
+        let st = Command::new(common::require("kill"))
             .args([sig, &self.child.id().to_string()])
             .status()
             .expect("kill");

@@ -400,3 +400,17 @@ pub fn require_all(programs: &[&str]) {
         require(p);
     }
 }
+
+/// A copy of the qosctl under test in `dir`, runnable by any user, for the tests that run
+/// it as nobody: `CARGO_BIN_EXE_qosctl` itself is out of nobody's reach when the target
+/// dir sits below a directory only its owner may enter, which is where a fresh clone made
+/// as root lives (/root is 0700, and so is what `mktemp -d` makes). `dir` must be
+/// reachable by nobody.
+#[allow(dead_code)]
+pub fn qosctl_for_anyone(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("qosctl");
+    std::fs::copy(env!("CARGO_BIN_EXE_qosctl"), &p).expect("copy qosctl");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
