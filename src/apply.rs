@@ -7,8 +7,9 @@ use std::io::Write;
 use std::time::Instant;
 
 use crate::cli::{ApplyArgs, Global};
+use crate::link::Links;
 use crate::model::{Desired, DeviceState};
-use crate::plan::{self, DevicePlan, Obj, Op, Plan};
+use crate::plan::{self, DevicePlan, LinkChange, Obj, Op, Plan};
 use crate::rollback;
 use crate::tc::{read, Tc};
 use crate::Exit;
@@ -44,11 +45,19 @@ pub fn apply_loaded(
 ) -> Result<Applied> {
     if args.dry_run {
         // --state: saved state instead of the kernel; no tc is located or run.
-        let live = match &args.state {
-            Some(s) => crate::state::for_plan(&crate::state::Source::new(s), &desired)?,
-            None => read_all(&Tc::locate(global)?, &desired)?,
+        let (live, links) = match &args.state {
+            Some(s) => (
+                crate::state::for_plan(&crate::state::Source::new(s), &desired)?,
+                Links::default(),
+            ),
+            None => {
+                let tc = Tc::locate(global)?;
+                let links = Links::find(global.netns.as_deref(), &desired)?;
+                (read_all(&tc, &desired)?, links)
+            }
         };
-        let plan = make_plan(&desired, &live);
+        let mut plan = make_plan(&desired, &live);
+        with_links(&mut plan, &links);
         let found = crate::foreign::find(&desired, &live, &plan);
         let order = rollback::batch_order(&plan, &live, global.netns.as_deref());
         if !found.is_empty() && !args.force {
@@ -75,8 +84,12 @@ pub fn apply_loaded(
     // From here a Ctrl-C or kill (TERM/HUP) stops tc and restores instead of leaving a
     // half-applied tree.
     crate::child::catch_signals()?;
+    // The ifbs: which exist, which are missing, which are left over; a missing `ip`, or
+    // an ifb name taken by a device qosctl did not make, stops here.
+    let links = Links::find(tc.netns.as_deref(), &desired)?;
     let before = read_all(&tc, &desired).map_err(interrupted_before)?;
-    let plan = make_plan(&desired, &before);
+    let mut plan = make_plan(&desired, &before);
+    with_links(&mut plan, &links);
 
     if plan.is_empty() {
         let commands = Vec::new();
@@ -108,12 +121,22 @@ pub fn apply_loaded(
     // Refused here, before anything changed, if a failure could lose what qosctl cannot
     // re-create; and the exact pre-apply dump, which the restore must reproduce.
     let commands = rollback::batch_order(&plan, &before, tc.netns.as_deref())?;
+    // The ifbs the tree needs come first: a kernel without ifb stops the apply here,
+    // before any tc command. They are not in the snapshot: a failed apply deletes them.
+    let created = links.create_missing()?;
     let devices: Vec<String> = desired
         .devices
         .iter()
         .map(|d| d.state.device.clone())
+        .filter(|d| !created.contains(d))
         .collect();
-    let snap = rollback::snapshot(&tc, &devices).map_err(interrupted_before)?;
+    let snap = match rollback::snapshot(&tc, &devices) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = links.delete(&created);
+            return Err(interrupted_before(e));
+        }
+    };
 
     // A plan of class changes only reads those classes back in the same tc process,
     // after the changes (see changed_classes).
@@ -163,8 +186,22 @@ pub fn apply_loaded(
                 "RESTORE INCOMPLETE, the interfaces are not as they were before the apply: {r:#}"
             )),
         }
+        if !created.is_empty() {
+            match links.delete(&created) {
+                Ok(()) => msg.push_str(&format!(
+                    "\ndeleted the ifb device{} this apply had created: {}",
+                    if created.len() == 1 { "" } else { "s" },
+                    created.join(", ")
+                )),
+                Err(d) => msg.push_str(&format!("\nRESTORE INCOMPLETE: {d:#}")),
+            }
+        }
         bail!(msg);
     }
+    // The hooks of removed ingress trees are gone with the batch: now their ifbs.
+    links
+        .delete_stale()
+        .context("the tc batch was applied, but an ifb qosctl made could not be deleted")?;
     let elapsed = started.elapsed();
 
     // Read back and verify convergence, naming any object and field that differs.
@@ -312,16 +349,46 @@ pub fn read_all(tc: &Tc, desired: &Desired) -> Result<Vec<DeviceState>> {
     desired
         .devices
         .iter()
-        .map(|d| {
-            read::read_config(tc, &d.state.device).with_context(|| {
+        .map(|d| match read::read_config(tc, &d.state.device) {
+            // An ingress tree's ifb that apply has not created yet: the kernel default.
+            Err(e) if d.ifb_for.is_some() && format!("{e:#}").contains("does not exist") => {
+                Ok(DeviceState {
+                    device: d.state.device.clone(),
+                    ..DeviceState::default()
+                })
+            }
+            r => r.with_context(|| {
                 format!(
                     "interface {} ({})",
                     crate::escape::escape(&d.alias),
                     d.state.device
                 )
-            })
+            }),
         })
         .collect()
+}
+
+/// The `ip link` steps of the plan: ifbs to create (on the devices that are theirs) and
+/// left-over ifbs to delete (one device plan each, with no tc operation).
+pub fn with_links(plan: &mut Plan, links: &Links) {
+    for (name, dev) in &links.missing {
+        if let Some(d) = plan.devices.iter_mut().find(|d| &d.device == name) {
+            d.link = Some(LinkChange::Create {
+                ifb_for: dev.clone(),
+            });
+        }
+    }
+    for (name, dev) in &links.stale {
+        plan.devices.push(DevicePlan {
+            device: name.clone(),
+            alias: None,
+            ops: Vec::new(),
+            goes_with: Vec::new(),
+            link: Some(LinkChange::Delete {
+                ifb_for: dev.clone(),
+            }),
+        });
+    }
 }
 
 pub fn make_plan(desired: &Desired, live: &[DeviceState]) -> Plan {
@@ -337,6 +404,7 @@ pub fn make_plan(desired: &Desired, live: &[DeviceState]) -> Plan {
                     alias: Some(d.alias.clone()),
                     goes_with: plan::goes_with(&ops, l),
                     ops,
+                    link: None,
                 }
             })
             .collect(),

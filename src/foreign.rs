@@ -12,11 +12,15 @@
 //!   Or `netem 1:` without classes (an impairment-only interface).
 //! - **leaf qdisc**: on class `1:m` with handle `m:`, of a kind qosctl writes.
 //! - **filter** on the root: `fw`, `protocol all`, at [`FW_FILTER_PRIO`].
-//! - **ingress / clsact**: qosctl writes none yet, so every one is foreign.
+//! - **ingress**: an `ingress` qdisc whose only filter is qosctl's hook (u32 match-all at
+//!   node 1 of prio 1 whose actions restore the mark, police, and redirect to this device's
+//!   own ifb, `crate::link`); clsact, OVS's matchall/basic policers and a redirect to any
+//!   other device are foreign.
 //!
 //! Kernel defaults (handle `0:`, noqueue, pfifo_fast, mq) never reach this module: the
-//! reader maps them to "nothing". qosctl never creates or deletes links, so an ifb is
-//! never destroyed; a redirect into one is named when the plan would remove it.
+//! reader maps them to "nothing". qosctl creates and deletes only ifbs whose alias says they
+//! are its own (`crate::link`); a foreign ifb is never touched, and a redirect into one is
+//! named when the plan would remove it.
 //!
 //! The overlap rule is the conservative part: a hand-made `htb 1:` tree built exactly in
 //! qosctl's shape *and* sharing a class handle with the policy is taken as qosctl's (the
@@ -64,11 +68,12 @@ pub fn find(desired: &crate::model::Desired, live: &[DeviceState], plan: &Plan) 
             })
         };
         for q in l.qdiscs.iter().filter(|q| q.parent == Parent::Ingress) {
-            if p.ops.iter().any(|op| touches_ingress(op, q)) {
+            let touched = p.ops.iter().any(|op| touches_ingress(op, q));
+            if touched && !ingress_is_ours(q, l) {
                 push(
                     ingress_object(q, l),
                     ingress_why(q, l),
-                    "nothing: the policy has no ingress side".into(),
+                    ingress_replacement(&d.state),
                 );
             }
         }
@@ -297,6 +302,28 @@ fn root_replacement(desired: &DeviceState) -> String {
             }
             s
         }
+    }
+}
+
+/// qosctl's ingress side: an `ingress` qdisc whose every filter is qosctl's hook into this
+/// device's own ifb, or its policer (`link::hook_of`). An OVS or Neutron policer, a
+/// redirect to another ifb, any other classifier there, or clsact, is foreign.
+fn ingress_is_ours(q: &Qdisc, live: &DeviceState) -> bool {
+    matches!(q.kind, QdiscKind::Ingress)
+        && live
+            .filters
+            .iter()
+            .filter(|f| f.parent.is_ingress_side())
+            .all(|f| crate::link::is_own_hook(f, &live.device))
+}
+
+fn ingress_replacement(desired: &DeviceState) -> String {
+    match desired.filters.iter().find(|f| f.parent == Handle::INGRESS) {
+        Some(f) => format!(
+            "the policy's ingress hook ({})",
+            crate::kind::filter::describe(&f.kind)
+        ),
+        None => "nothing: the policy has no ingress side".into(),
     }
 }
 

@@ -212,6 +212,11 @@ impl Ip {
         Ok(name)
     }
 
+    /// Whether a link of that name exists (of any kind).
+    pub fn exists(&self, name: &str) -> bool {
+        self.0.run(&["link", "show", "dev", name]).is_ok()
+    }
+
     /// Deletes `name` if and only if it is an ifb whose alias says qosctl made it.
     pub fn delete_ifb(&self, name: &str) -> Result<()> {
         let ours = self
@@ -223,6 +228,135 @@ impl Ip {
         }
         self.0.run(&["link", "del", "dev", name])?;
         Ok(())
+    }
+}
+
+/// The ifbs of one apply, found before anything changes: which of the policy's ifbs exist
+/// already (qosctl's, for the right interface), and which ifbs qosctl made for interfaces
+/// of the policy that no longer have an ingress tree (they are deleted after the batch).
+#[derive(Default)]
+pub struct Links {
+    ip: Option<Ip>,
+    /// The policy's ifbs that exist (each checked to be qosctl's, for its interface).
+    pub existing: Vec<String>,
+    /// The policy's ifbs to create: (ifb, interface).
+    pub missing: Vec<(String, String)>,
+    /// qosctl's ifbs of policy interfaces without an ingress tree: (ifb, interface).
+    pub stale: Vec<(String, String)>,
+}
+
+impl Links {
+    /// Looks at the namespace's links. `ip` is needed only when the policy has an ingress
+    /// tree; without one a missing `ip` just means no ifb is looked for.
+    pub fn find(netns: Option<&str>, desired: &crate::model::Desired) -> Result<Links> {
+        let wanted: Vec<(&str, &str)> = desired
+            .devices
+            .iter()
+            .filter_map(|d| Some((d.state.device.as_str(), d.ifb_for.as_deref()?)))
+            .collect();
+        let ip = match Ip::locate(netns.map(str::to_string)) {
+            Ok(ip) => ip,
+            Err(e) if !wanted.is_empty() => return Err(e.into()),
+            Err(_) => return Ok(Links::default()),
+        };
+        let ifbs = ip.ifbs()?;
+        let mut links = Links::default();
+        for (name, dev) in &wanted {
+            match ifbs.iter().find(|i| i.name == *name) {
+                Some(i) if i.owner.as_deref() == Some(dev) => links.existing.push(name.to_string()),
+                Some(i) => {
+                    return Err(LinkError::NameTaken {
+                        found: match &i.owner {
+                            Some(o) => format!("its alias says it is for \"{o}\""),
+                            None => "it has no qosctl alias".into(),
+                        },
+                        name: name.to_string(),
+                        dev: dev.to_string(),
+                    }
+                    .into())
+                }
+                None if ip.exists(name) => {
+                    return Err(LinkError::NameTaken {
+                        name: name.to_string(),
+                        dev: dev.to_string(),
+                        found: "it is not an ifb".into(),
+                    }
+                    .into())
+                }
+                None => links.missing.push((name.to_string(), dev.to_string())),
+            }
+        }
+        let policy_devs: Vec<&str> = desired
+            .devices
+            .iter()
+            .filter(|d| d.ifb_for.is_none())
+            .map(|d| d.state.device.as_str())
+            .collect();
+        for i in &ifbs {
+            let Some(owner) = i.owner.as_deref() else {
+                continue;
+            };
+            let wanted_here = wanted.iter().any(|(n, _)| *n == i.name);
+            if policy_devs.contains(&owner) && !wanted_here {
+                links.stale.push((i.name.clone(), owner.to_string()));
+            }
+        }
+        links.ip = Some(ip);
+        Ok(links)
+    }
+
+    pub fn is_missing(&self, dev: &str) -> bool {
+        self.missing.iter().any(|(n, _)| n == dev)
+    }
+
+    /// Creates the missing ifbs, before any tc command. On a failure the ones created here
+    /// are deleted again, so the system is as it was. Returns the ifbs created.
+    pub fn create_missing(&self) -> Result<Vec<String>> {
+        let mut created = Vec::new();
+        let Some(ip) = &self.ip else {
+            return Ok(created);
+        };
+        for (name, dev) in &self.missing {
+            match ip.ensure_ifb(dev) {
+                Ok(n) => created.push(n),
+                Err(e) => {
+                    let undo = self.delete(&created);
+                    let mut e =
+                        e.context(format!("creating the ifb of {dev}; nothing was changed"));
+                    if let Err(u) = undo {
+                        e = e.context(format!(
+                            "and deleting the ifbs created so far failed: {u:#}"
+                        ));
+                    }
+                    return Err(e.context(format!("ifb {name}")));
+                }
+            }
+        }
+        Ok(created)
+    }
+
+    /// Deletes ifbs qosctl created (refusing any other, [`Ip::delete_ifb`]).
+    pub fn delete(&self, names: &[String]) -> Result<()> {
+        let Some(ip) = &self.ip else {
+            return Ok(());
+        };
+        let mut errs = Vec::new();
+        for n in names {
+            if let Err(e) = ip.delete_ifb(n) {
+                errs.push(format!("{n}: {e:#}"));
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("deleting ifb devices: {}", errs.join("; "))
+        }
+    }
+
+    /// Deletes the stale ifbs (after the batch removed their interfaces' hooks).
+    pub fn delete_stale(&self) -> Result<()> {
+        let names: Vec<String> = self.stale.iter().map(|(n, _)| n.clone()).collect();
+        self.delete(&names)
     }
 }
 
@@ -308,6 +442,16 @@ impl IngressHook {
         v
     }
 
+    /// The hook as the model's filter kind. (Until the u32 kind lands this is the foreign
+    /// catch-all, which renders the same tc words.)
+    pub fn filter_kind(&self) -> crate::model::FilterKind {
+        crate::model::FilterKind::Other {
+            kind: "u32".into(),
+            handle: Some(format!("::{HOOK_NODE:x}")),
+            summary: self.filter_args().trim_start_matches("u32 ").to_string(),
+        }
+    }
+
     fn filter_args(&self) -> String {
         let acts: Vec<String> = self.actions().iter().map(Action::tc_args).collect();
         format!("u32 match u32 0 0 {}", acts.join(" "))
@@ -375,6 +519,21 @@ impl IngressHook {
         }
         (it.next().is_none() && (hook.ifb.is_some() || hook.police.is_some())).then_some(hook)
     }
+}
+
+/// Whether `f` (a live filter of `dev`) is qosctl's ingress hook on it: on `ffff:` at
+/// [`REDIRECT_PRIO`], protocol all, in the hook's shape, redirecting (if at all) to `dev`'s
+/// own ifb.
+pub fn is_own_hook(f: &crate::model::Filter, dev: &str) -> bool {
+    f.parent == Handle::INGRESS
+        && f.prio == REDIRECT_PRIO
+        && f.protocol == "all"
+        && hook_of(&f.kind).is_some_and(|h| h.ifb.is_none_or(|i| i == ifb_name(dev)))
+}
+
+/// The hook a filter kind holds, if it is one (see [`IngressHook::filter_kind`]).
+pub fn hook_of(_k: &crate::model::FilterKind) -> Option<IngressHook> {
+    None
 }
 
 #[cfg(test)]

@@ -28,11 +28,18 @@ use crate::model::{Class, DeviceState, Handle, Parent, Qdisc};
 /// Plans one device: what to run so that `live` becomes `desired`.
 pub fn device(desired: &DeviceState, live: &DeviceState) -> Vec<Op> {
     let mut ops = hooks_without_tree(desired, live);
+    // The ingress hook (qdisc `ffff:` and its filters: the redirect to the ifb, the
+    // policer) before the egress tree: it is independent of it, and a new hook then
+    // redirects into an ifb whose tree (another device, planned before this one when it
+    // is new) already exists.
+    if desired.qdiscs.iter().any(|q| q.parent == Parent::Ingress) {
+        ops.extend(tree::diff_hook(Parent::Ingress, desired, live));
+    }
     ops.extend(tree::diff_hook(Parent::Root, desired, live));
     ops
 }
 
-/// Step 1: qosctl writes no ingress tree yet, so whatever hangs there on a managed
+/// Step 1: a policy without an ingress side: whatever hangs there on a managed
 /// device goes (its filters with it).
 fn hooks_without_tree(desired: &DeviceState, live: &DeviceState) -> Vec<Op> {
     let hook = Parent::Ingress;
