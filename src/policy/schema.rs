@@ -41,7 +41,8 @@ pub const INGRESS_KEYS: &[&str] = &[
 /// `police = { rate, burst }`.
 pub const POLICE_KEYS: &[&str] = &["rate", "burst"];
 /// `restore_mark = "…"`: which tc action copies the conntrack mark to the packet.
-pub const RESTORE_CHOICES: &[&str] = &["connmark", "ctinfo"];
+/// `none` turns off the default (`connmark` when an ingress class has marks).
+pub const RESTORE_CHOICES: &[&str] = &["connmark", "ctinfo", "none"];
 pub const CLASS_KEYS: &[&str] = &[
     "rate", "ceil", "burst", "cburst", "prio", "quantum", "id", "marks", "leaf", "netem",
     "classes", "match",
@@ -78,7 +79,8 @@ pub struct Interface {
 pub struct Ingress {
     pub tree: Tree,
     pub police: Option<Sp<Police>>,
-    pub restore: Option<Sp<Restore>>,
+    /// `restore_mark` as written: `Some(None)` is `"none"`.
+    pub restore: Option<Sp<Option<Restore>>>,
 }
 
 impl Interface {

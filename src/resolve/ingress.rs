@@ -34,8 +34,15 @@ pub fn build(iface: &Interface, ing: &Ingress, diags: &mut Vec<Diagnostic>) -> B
     let tree = tree::build(&ing.tree, name, &target, diags);
     let shaped = !tree.state.is_default();
     let police = ing.police.as_ref().map(|p| p.v.clone());
-    let restore = ing.restore.as_ref().map(|r| r.v);
-    if let (Some(r), false) = (&ing.restore, shaped) {
+    // Marks on the ingress need the conntrack mark restored (ingress runs before
+    // netfilter): connmark unless the policy says otherwise.
+    let has_marks = tree.classes.iter().any(|c| !c.marks.is_empty());
+    let restore = match &ing.restore {
+        Some(r) => r.v,
+        None if has_marks => Some(Restore::Connmark),
+        None => None,
+    };
+    if let Some(r) = ing.restore.as_ref().filter(|r| r.v.is_some() && !shaped) {
         diags.push(Problem::RestoreWithoutTree { tree: name }.at(r.span.clone()));
     }
     let hook = IngressHook {

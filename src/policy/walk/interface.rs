@@ -112,8 +112,9 @@ impl Walker {
                     ingress.restore = self.one_of(k, n, RESTORE_CHOICES).map(|how| Sp {
                         span: at(k, n),
                         v: match how.as_str() {
-                            "connmark" => Restore::Connmark,
-                            _ => Restore::Ctinfo { mask: u32::MAX },
+                            "connmark" => Some(Restore::Connmark),
+                            "ctinfo" => Some(Restore::Ctinfo { mask: u32::MAX }),
+                            _ => None,
                         },
                     });
                 }

@@ -96,7 +96,9 @@ mod tests {
         );
         assert_eq!(
             ingress.restore.as_ref().map(|r| r.v),
-            Some(crate::classify::action::Restore::Ctinfo { mask: u32::MAX })
+            Some(Some(crate::classify::action::Restore::Ctinfo {
+                mask: u32::MAX
+            }))
         );
         let ingress = &ingress.tree;
         assert_eq!(ingress.direction, Direction::Ingress);
