@@ -11,7 +11,8 @@
 //!   (or the policy has no classes to compare with: netem-only or empty).
 //!   Or `netem 1:` without classes (an impairment-only interface).
 //! - **leaf qdisc**: on class `1:m` with handle `m:`, of a kind qosctl writes.
-//! - **filter** on the root: `fw`, `protocol all`, at [`FW_FILTER_PRIO`].
+//! - **filter** on the root: `fw`, `protocol all`, at [`FW_FILTER_PRIO`]; u32 filters that
+//!   the u32 reader found in qosctl's shape (`kind/filter/u32.rs`).
 //! - **ingress**: an `ingress` qdisc whose only filter is qosctl's hook (u32 match-all at
 //!   node 1 of prio 1 whose actions restore the mark, police, and redirect to this device's
 //!   own ifb, `crate::link`); clsact, OVS's matchall/basic policers and a redirect to any
@@ -32,6 +33,7 @@ use serde::Serialize;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use crate::classify::action::Action;
 use crate::model::{DeviceState, Filter, FilterKind, Handle, Parent, Qdisc, QdiscKind};
 use crate::plan::{Obj, Op, Plan};
 use crate::resolve::FW_FILTER_PRIO;
@@ -221,12 +223,21 @@ fn leaf_is_ours(q: &Qdisc, class: Handle) -> bool {
     q.handle == Handle::qdisc(class.minor) && !matches!(q.kind, QdiscKind::Other { .. })
 }
 
+/// fw at its priority, or a u32 filter in qosctl's shape (the u32 reader gives
+/// `FilterKind::U32` only to those, see `kind/filter/u32.rs`).
 fn filter_is_ours(f: &Filter) -> bool {
-    matches!(f.kind, FilterKind::Fw { .. }) && f.prio == FW_FILTER_PRIO && f.protocol == "all"
+    match f.kind {
+        FilterKind::Fw { .. } => f.prio == FW_FILTER_PRIO && f.protocol == "all",
+        FilterKind::U32 { .. } => true,
+        FilterKind::Other { .. } => false,
+    }
 }
 
 fn filter_why() -> String {
-    format!("qosctl's filters are fw, protocol all, at prio {FW_FILTER_PRIO}")
+    format!(
+        "qosctl's filters are fw, protocol all, at prio {FW_FILTER_PRIO}, and u32 in its \
+         own layout (docs/match.md)"
+    )
 }
 
 fn filter_object(f: &Filter) -> String {
@@ -249,10 +260,15 @@ fn filter_object(f: &Filter) -> String {
 }
 
 fn filter_replacement(desired: &DeviceState, prio: u16) -> String {
-    let n = desired.filters.iter().filter(|f| f.prio == prio).count();
-    match n {
-        0 => "nothing".into(),
-        n => format!("the policy's {n} fw filter{} at prio {prio}", plural(n)),
+    let at: Vec<&Filter> = desired.filters.iter().filter(|f| f.prio == prio).collect();
+    match at.first() {
+        None => "nothing".into(),
+        Some(f) => format!(
+            "the policy's {} {} filter{} at prio {prio}",
+            at.len(),
+            f.kind.kind_name(),
+            plural(at.len())
+        ),
     }
 }
 
@@ -378,12 +394,23 @@ fn ingress_why(q: &Qdisc, live: &DeviceState) -> String {
 fn is_policer(f: &Filter) -> bool {
     match &f.kind {
         FilterKind::Other { summary, .. } => summary.split_whitespace().any(|w| w == "police"),
+        FilterKind::U32 { actions, .. } => actions.iter().any(|a| matches!(a, Action::Police(_))),
         FilterKind::Fw { .. } => false,
     }
 }
 
 /// `to_dev` of a mirred action (`action mirred "redirect" "egress" "ifb0"`).
 fn redirect_target(f: &Filter) -> Option<&str> {
+    if let FilterKind::U32 { actions, .. } = &f.kind {
+        return actions.iter().find_map(|a| match a {
+            Action::Mirred {
+                redirect: true,
+                dev,
+                ..
+            } => Some(dev.as_str()),
+            _ => None,
+        });
+    }
     let FilterKind::Other { summary, .. } = &f.kind else {
         return None;
     };

@@ -606,6 +606,13 @@ fn filter_words(f: &Filter) -> String {
         FilterKind::Fw { mark, mask } => {
             let _ = write!(s, " mark {mark:#x}/{mask:#x}");
         }
+        FilterKind::U32 { handle, .. } => {
+            let _ = write!(
+                s,
+                " handle {handle} [{}]",
+                crate::kind::filter::u32::summary(&f.kind)
+            );
+        }
         FilterKind::Other {
             handle, summary, ..
         } => {

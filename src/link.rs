@@ -442,14 +442,10 @@ impl IngressHook {
         v
     }
 
-    /// The hook as the model's filter kind. (Until the u32 kind lands this is the foreign
-    /// catch-all, which renders the same tc words.)
+    /// The hook as the model's filter kind: a u32 action filter (match-all at node 1, no
+    /// class) with the hook's actions.
     pub fn filter_kind(&self) -> crate::model::FilterKind {
-        crate::model::FilterKind::Other {
-            kind: "u32".into(),
-            handle: Some(format!("::{HOOK_NODE:x}")),
-            summary: self.filter_args().trim_start_matches("u32 ").to_string(),
-        }
+        crate::kind::filter::u32::match_all(self.actions())
     }
 
     fn filter_args(&self) -> String {
@@ -494,30 +490,7 @@ impl IngressHook {
         if f.parent.is_some_and(|p| p != Handle::INGRESS) {
             return None;
         }
-        let mut hook = IngressHook {
-            restore: None,
-            police: None,
-            ifb: None,
-        };
-        let mut it = actions.iter().peekable();
-        if let Some(Action::RestoreMark { how, zone }) = it.peek() {
-            hook.restore = Some((*how, *zone));
-            it.next();
-        }
-        if let Some(Action::Police(p)) = it.peek() {
-            hook.police = Some(p.clone());
-            it.next();
-        }
-        if let Some(Action::Mirred {
-            redirect: true,
-            egress: true,
-            dev,
-        }) = it.peek()
-        {
-            hook.ifb = Some(dev.clone());
-            it.next();
-        }
-        (it.next().is_none() && (hook.ifb.is_some() || hook.police.is_some())).then_some(hook)
+        hook_from_actions(actions)
     }
 }
 
@@ -531,9 +504,53 @@ pub fn is_own_hook(f: &crate::model::Filter, dev: &str) -> bool {
         && hook_of(&f.kind).is_some_and(|h| h.ifb.is_none_or(|i| i == ifb_name(dev)))
 }
 
-/// The hook a filter kind holds, if it is one (see [`IngressHook::filter_kind`]).
-pub fn hook_of(_k: &crate::model::FilterKind) -> Option<IngressHook> {
-    None
+/// The hook a filter kind holds, if it is one: a u32 match-all at node 1 (the u32 reader
+/// gives `FilterKind::U32` only to qosctl's shapes) whose actions are (restore)? (police)?
+/// (redirect)?, with a policer or a redirect.
+pub fn hook_of(k: &crate::model::FilterKind) -> Option<IngressHook> {
+    use crate::kind::filter::u32::{place, Body};
+    let crate::model::FilterKind::U32 {
+        handle,
+        body: Body::Rule { keys, .. },
+        actions,
+    } = k
+    else {
+        return None;
+    };
+    if !keys.iter().all(|k| k.mask == 0)
+        || place(handle) != crate::classify::layout::Place::Root(HOOK_NODE)
+    {
+        return None;
+    }
+    hook_from_actions(actions)
+}
+
+/// (restore)? (police)? (redirect)?, with a policer or a redirect: the hook's actions.
+fn hook_from_actions(actions: &[Action]) -> Option<IngressHook> {
+    let mut hook = IngressHook {
+        restore: None,
+        police: None,
+        ifb: None,
+    };
+    let mut it = actions.iter().peekable();
+    if let Some(Action::RestoreMark { how, zone }) = it.peek() {
+        hook.restore = Some((*how, *zone));
+        it.next();
+    }
+    if let Some(Action::Police(p)) = it.peek() {
+        hook.police = Some(p.clone());
+        it.next();
+    }
+    if let Some(Action::Mirred {
+        redirect: true,
+        egress: true,
+        dev,
+    }) = it.peek()
+    {
+        hook.ifb = Some(dev.clone());
+        it.next();
+    }
+    (it.next().is_none() && (hook.ifb.is_some() || hook.police.is_some())).then_some(hook)
 }
 
 #[cfg(test)]

@@ -166,8 +166,11 @@ fn name_from_policy(live: &mut DeviceState, want: &DeviceState) {
     // Only a filter the policy itself describes gets a name; one that merely steers into a
     // policy class is not the policy's (apply removes it).
     for f in &mut live.filters {
+        // By the keyed diff's key: a u32 filter's handle is numbered by the kernel.
         let same = want.filters.iter().find(|w| {
-            w.parent == f.parent && w.prio == f.prio && w.kind == f.kind && w.classid == f.classid
+            kind::filter::key(w) == kind::filter::key(f)
+                && w.kind.kind_name() == f.kind.kind_name()
+                && w.classid == f.classid
         });
         f.name = same.and_then(|w| w.name.clone());
     }

@@ -46,7 +46,10 @@ fn an_ingress_tree_is_the_ifb_s_tree_and_a_hook_on_the_interface() {
     let d = devices(TREE);
     assert_eq!(d.len(), 2, "{d:#?}");
     let (wan, ifb) = (&d[0], &d[1]);
-    assert_eq!((wan.state.device.as_str(), wan.ifb_for.as_deref()), ("eth0", None));
+    assert_eq!(
+        (wan.state.device.as_str(), wan.ifb_for.as_deref()),
+        ("eth0", None)
+    );
     assert_eq!(
         (ifb.state.device.as_str(), ifb.ifb_for.as_deref()),
         ("ifb-eth0", Some("eth0"))
@@ -57,14 +60,15 @@ fn an_ingress_tree_is_the_ifb_s_tree_and_a_hook_on_the_interface() {
     assert!(matches!(wan.state.qdiscs[0].kind, QdiscKind::Ingress));
     assert_eq!(wan.state.filters.len(), 1);
     let hook = &wan.state.filters[0];
-    assert_eq!((hook.parent, hook.prio, hook.classid), (Handle::INGRESS, 1, None));
+    assert_eq!(
+        (hook.parent, hook.prio, hook.classid),
+        (Handle::INGRESS, 1, None)
+    );
     let words = qosctl::tc::render::filter_add("eth0", hook);
     // Marks on the ingress: the conntrack mark is restored (connmark by default), then the
     // packet goes to the ifb.
     assert!(
-        words.ends_with(
-            "action connmark zone 0 pipe action mirred egress redirect dev ifb-eth0"
-        ),
+        words.ends_with("action connmark zone 0 pipe action mirred egress redirect dev ifb-eth0"),
         "{words}"
     );
     // The ifb: the egress tree builder's output (htb 1:, 1:1 at 100mbit, the classes, the
@@ -76,7 +80,11 @@ fn an_ingress_tree_is_the_ifb_s_tree_and_a_hook_on_the_interface() {
     assert_eq!(ifb.state.filters.len(), 1);
     assert_eq!(ifb.state.filters[0].parent, Handle::qdisc(1));
     // The same tree under [interfaces.wan] gets the same handles: one builder.
-    let egress = devices(&TREE.replace("[interfaces.wan.ingress]\n", "").replace(".ingress.", "."));
+    let egress = devices(
+        &TREE
+            .replace("[interfaces.wan.ingress]\n", "")
+            .replace(".ingress.", "."),
+    );
     let handles = |s: &qosctl::model::DeviceState| -> Vec<Handle> {
         s.classes.iter().map(|c| c.handle).collect()
     };
@@ -104,7 +112,9 @@ fn restore_mark_and_police_choose_the_hook_s_actions() {
         "{both}"
     );
     // Policing alone: no ifb device, conforming packets are accepted.
-    let d = devices("[interfaces.tap0.ingress]\npolice = { rate = \"3000kbit\", burst = \"38400B\" }\n");
+    let d = devices(
+        "[interfaces.tap0.ingress]\npolice = { rate = \"3000kbit\", burst = \"38400B\" }\n",
+    );
     assert_eq!(d.len(), 1, "no ifb for a policer: {d:#?}");
     let line = qosctl::tc::render::filter_add("tap0", &d[0].state.filters[0]);
     assert!(

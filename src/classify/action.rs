@@ -11,6 +11,9 @@
 
 use std::fmt;
 
+use serde::{Serialize, Serializer};
+
+use super::matcher::{Dscp, Family};
 use crate::tc::read::json::J;
 use crate::tc::read::text;
 use crate::units::{Rate, Size};
@@ -102,6 +105,15 @@ pub enum Action {
         how: Restore,
         zone: u16,
     },
+    /// `pedit ex munge ip dsfield set V retain 0xfc pipe` (IPv4) or `… ip6 traffic_class …`
+    /// (IPv6): rewrites the six DSCP bits, keeps the two ECN bits (a class's `set_dscp`).
+    SetDscp {
+        family: Family,
+        dscp: Dscp,
+    },
+    /// `csum iph`: recomputes the IPv4 header checksum after a rewrite. (IPv6 has none, and
+    /// the traffic class is not in the TCP/UDP pseudo-header, so IPv6 needs no csum.)
+    Csum,
     /// A kind qosctl does not write (gact, skbedit, …): shown, never kept.
     Other {
         kind: String,
@@ -148,8 +160,26 @@ impl Action {
                     format!("action ctinfo cpmark {mask:#x} zone {zone} pipe")
                 }
             },
+            Action::SetDscp { family, dscp } => {
+                let field = match family {
+                    Family::V4 => "ip dsfield",
+                    Family::V6 => "ip6 traffic_class",
+                };
+                format!(
+                    "action pedit ex munge {field} set {:#04x} retain 0xfc pipe",
+                    dscp.value() << 2
+                )
+            }
+            Action::Csum => "action csum iph".to_string(),
             Action::Other { kind } => format!("action {kind}"),
         }
+    }
+}
+
+impl Serialize for Action {
+    /// As `show` words it (`redirect to ifb-eth0`): the JSON of plans and of `show --json`.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
     }
 }
 
@@ -172,8 +202,74 @@ impl fmt::Display for Action {
                 how: Restore::Ctinfo { mask },
                 ..
             } => write!(f, "restore conntrack mark {mask:#x}"),
+            Action::SetDscp { dscp, .. } => write!(f, "set dscp {dscp}"),
+            Action::Csum => f.write_str("fix checksum"),
             Action::Other { kind } => write!(f, "action {kind}"),
         }
+    }
+}
+
+/// Actions from the words [`Action::tc_args`] writes (`action mirred egress redirect dev
+/// ifb0 action police …`): how a saved state (`show --json`, a confirm record) gives its
+/// actions back. Words of a kind qosctl does not write are `Action::Other`.
+pub fn from_tc_args(s: &str) -> Vec<Action> {
+    let w: Vec<&str> = s.split_whitespace().collect();
+    let mut out = Vec::new();
+    for part in w.split(|x| *x == "action").filter(|p| !p.is_empty()) {
+        out.push(args_action(part));
+    }
+    out
+}
+
+fn args_action(w: &[&str]) -> Action {
+    let other = || Action::Other {
+        kind: w.first().unwrap_or(&"?").to_string(),
+    };
+    match w {
+        ["mirred", dir, how, "dev", dev, ..] => Action::Mirred {
+            redirect: *how == "redirect",
+            egress: *dir == "egress",
+            dev: dev.to_string(),
+        },
+        ["police", ..] => {
+            let (exceed, conform) = after(w, "conform-exceed")
+                .and_then(|a| a.split_once('/'))
+                .map(|(e, c)| (Control::parse(e), Control::parse(c)))
+                .unwrap_or((None, None));
+            Action::Police(Police {
+                rate: after(w, "rate").and_then(text::rate).unwrap_or(Rate(0)),
+                burst: after(w, "burst").and_then(text::size).unwrap_or(Size(0)),
+                mtu: after(w, "mtu").and_then(text::size),
+                exceed: exceed.unwrap_or(Control::Drop),
+                conform: conform.unwrap_or(Control::Ok),
+            })
+        }
+        ["connmark", ..] => Action::RestoreMark {
+            how: Restore::Connmark,
+            zone: after(w, "zone").and_then(|z| z.parse().ok()).unwrap_or(0),
+        },
+        ["ctinfo", ..] => Action::RestoreMark {
+            how: Restore::Ctinfo {
+                mask: after(w, "cpmark")
+                    .and_then(text::hex)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(u32::MAX),
+            },
+            zone: after(w, "zone").and_then(|z| z.parse().ok()).unwrap_or(0),
+        },
+        ["pedit", "ex", "munge", fam, _, "set", v, ..] => {
+            let family = if *fam == "ip6" {
+                Family::V6
+            } else {
+                Family::V4
+            };
+            match text::hex(v).and_then(|v| Dscp::new((v >> 2) as u8)) {
+                Some(dscp) => Action::SetDscp { family, dscp },
+                None => other(),
+            }
+        }
+        ["csum", "iph", ..] => Action::Csum,
+        _ => other(),
     }
 }
 
@@ -346,6 +442,41 @@ mod tests {
             }
             .tc_args(),
             "action connmark zone 3 pipe"
+        );
+    }
+
+    #[test]
+    fn tc_args_read_back() {
+        let all = vec![
+            Action::RestoreMark {
+                how: Restore::Ctinfo { mask: 0xff },
+                zone: 2,
+            },
+            Action::RestoreMark {
+                how: Restore::Connmark,
+                zone: 0,
+            },
+            Action::Police(Police::drop_above(Rate(3_000_000), Size(37_500))),
+            Action::redirect_to("ifb-eth0"),
+            Action::SetDscp {
+                family: Family::V6,
+                dscp: "AF41".parse().unwrap(),
+            },
+            Action::SetDscp {
+                family: Family::V4,
+                dscp: "EF".parse().unwrap(),
+            },
+            Action::Csum,
+        ];
+        let args: Vec<String> = all.iter().map(Action::tc_args).collect();
+        assert_eq!(from_tc_args(&args.join(" ")), all);
+        assert_eq!(
+            all[5].tc_args(),
+            "action pedit ex munge ip dsfield set 0xb8 retain 0xfc pipe"
+        );
+        assert_eq!(
+            all[4].tc_args(),
+            "action pedit ex munge ip6 traffic_class set 0x88 retain 0xfc pipe"
         );
     }
 

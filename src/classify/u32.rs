@@ -52,6 +52,16 @@ impl fmt::Display for Key {
     }
 }
 
+impl serde::Serialize for Key {
+    /// `0a000005/ffffffff at 16`, as tc prints a key.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!(
+            "{:08x}/{:08x} at {}",
+            self.value, self.mask, self.off
+        ))
+    }
+}
+
 /// The tc arguments of a key list (an empty list is `match u32 0 0 at 0`: every packet).
 pub fn render_keys(keys: &[Key]) -> String {
     if keys.is_empty() {

@@ -207,15 +207,28 @@ fn filter_ops(
                     .push(remove(Obj::Filter((*l).clone()), why()));
                 ops.filters_on.push(add(Obj::Filter((*d).clone()), why()));
             }
-            Some(d) if d.classid != l.classid => ops.filters_on.push(Op::Change {
-                obj: Obj::Filter((*d).clone()),
-                fields: vec![FieldDiff {
-                    field: "classid",
-                    live: opt_handle(l.classid),
-                    desired: opt_handle(d.classid),
-                }],
-            }),
-            Some(_) => {}
+            Some(d) => {
+                let def = d.kind.def();
+                let mut fields = Vec::new();
+                if d.classid != l.classid {
+                    fields.push(FieldDiff {
+                        field: "classid",
+                        live: opt_handle(l.classid),
+                        desired: opt_handle(d.classid),
+                    });
+                }
+                fields.extend(def.fields(&d.kind, &l.kind));
+                if !fields.is_empty() {
+                    let obj = Filter {
+                        kind: def.in_place_of(&d.kind, &l.kind),
+                        ..(*d).clone()
+                    };
+                    ops.filters_on.push(Op::Change {
+                        obj: Obj::Filter(obj),
+                        fields,
+                    });
+                }
+            }
         }
     }
     for d in keyed.added {
@@ -245,7 +258,7 @@ fn purge_groups(desired: &[&Filter], live: &[&Filter], ops: &mut TreeOps) -> Has
                     .any(|l| l.protocol != d.protocol || l.kind.kind_name() != d.kind.kind_name())
             })
         });
-        if !(foreign || mismatch) {
+        if !(foreign || mismatch || goes_whole(lf, d_groups.get(g))) {
             continue;
         }
         purged.insert(*g);
@@ -263,6 +276,21 @@ fn purge_groups(desired: &[&Filter], live: &[&Filter], ops: &mut TreeOps) -> Has
         ops.filters_off.push(remove(obj, None));
     }
     purged
+}
+
+/// A group of a kind that deletes whole priorities (`FilterDef::whole_prio`, u32) goes with
+/// one command when the policy keeps nothing of it, or when an object that can only go
+/// with its priority (a u32 hash table) goes; what the policy keeps there is then re-added.
+fn goes_whole(live: &[&Filter], desired: Option<&Vec<&Filter>>) -> bool {
+    if !live.iter().all(|f| f.kind.def().whole_prio()) {
+        return false;
+    }
+    let Some(desired) = desired else {
+        return true;
+    };
+    let keys: HashSet<_> = desired.iter().map(|f| filter::key(f)).collect();
+    live.iter()
+        .any(|f| f.kind.def().pins_prio(&f.kind) && !keys.contains(&filter::key(f)))
 }
 
 /// Leaf qdiscs, keyed by the class they hang on. Those under a doomed class go with it;
