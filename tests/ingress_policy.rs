@@ -3,20 +3,16 @@
 //! ifb device with the tree, built by the same tree builder as egress.
 
 use qosctl::model::{DesiredDevice, Handle, Parent, QdiscKind};
-use qosctl::policy::{self, diag::Source};
+use qosctl::policy;
 
+/// Every problem of `src` as "line:col: message", read from the rendered diagnostics (what
+/// `qosctl check` prints: `p.toml:2:8: error: …`).
 fn errors(src: &str) -> Vec<String> {
-    let c = policy::check_str("p.toml", src);
-    let s = Source::new("p.toml", src);
-    c.diagnostics
-        .iter()
-        .map(|d| match &d.span {
-            Some(sp) => {
-                let (l, col) = s.line_col(sp.start);
-                format!("{l}:{col}: {}", d.message)
-            }
-            None => format!("-: {}", d.message),
-        })
+    policy::check_str("p.toml", src)
+        .render()
+        .lines()
+        .filter_map(|l| l.strip_prefix("p.toml:"))
+        .map(|l| l.replacen(": error: ", ": ", 1))
         .collect()
 }
 
@@ -100,8 +96,9 @@ fn restore_mark_and_police_choose_the_hook_s_actions() {
         ));
         qosctl::tc::render::filter_add("eth0", &d[0].state.filters[0])
     };
-    assert!(hook("restore_mark = \"ctinfo\"")
-        .contains("u32 match u32 0 0 action ctinfo cpmark 0xffffffff zone 0 pipe action mirred"));
+    assert!(hook("restore_mark = \"ctinfo\"").contains(
+        "u32 match u32 0 0 at 0 action ctinfo cpmark 0xffffffff zone 0 pipe action mirred"
+    ));
     assert!(!hook("restore_mark = \"none\"").contains("connmark"));
     let both = hook("police = { rate = \"200mbit\", burst = \"256KiB\" }");
     assert!(
@@ -119,7 +116,7 @@ fn restore_mark_and_police_choose_the_hook_s_actions() {
     let line = qosctl::tc::render::filter_add("tap0", &d[0].state.filters[0]);
     assert!(
         line.ends_with(
-            "u32 match u32 0 0 action police rate 3000000bit burst 38400 mtu 65535 conform-exceed drop/ok"
+            "u32 match u32 0 0 at 0 action police rate 3000000bit burst 38400 mtu 65535 conform-exceed drop/ok"
         ),
         "{line}"
     );
