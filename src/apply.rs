@@ -378,6 +378,12 @@ pub fn with_links(plan: &mut Plan, links: &Links) {
             });
         }
     }
+    for name in &links.down {
+        if let Some(d) = plan.devices.iter_mut().find(|d| &d.device == name) {
+            let ifb_for = links.existing_for(name).unwrap_or_default().to_string();
+            d.link = Some(LinkChange::Up { ifb_for });
+        }
+    }
     for (name, dev) in &links.stale {
         plan.devices.push(DevicePlan {
             device: name.clone(),

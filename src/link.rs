@@ -238,7 +238,10 @@ impl Ip {
 pub struct Links {
     ip: Option<Ip>,
     /// The policy's ifbs that exist (each checked to be qosctl's, for its interface).
-    pub existing: Vec<String>,
+    pub existing: Vec<(String, String)>,
+    /// Those of them that are down (a down ifb drops what is redirected to it): set up
+    /// with the creation of the missing ones.
+    pub down: Vec<String>,
     /// The policy's ifbs to create: (ifb, interface).
     pub missing: Vec<(String, String)>,
     /// qosctl's ifbs of policy interfaces without an ingress tree: (ifb, interface).
@@ -259,11 +262,23 @@ impl Links {
             Err(e) if !wanted.is_empty() => return Err(e.into()),
             Err(_) => return Ok(Links::default()),
         };
-        let ifbs = ip.ifbs()?;
+        let ifbs = match ip.ifbs() {
+            Ok(i) => i,
+            // `ip -n NS` needs more than tc's `-n` (it remounts /sys), so a dry run by a user
+            // who may only enter the namespace gets here: without an ingress tree in the
+            // policy there is nothing to create, and left-over ifbs are just not looked for.
+            Err(_) if wanted.is_empty() => return Ok(Links::default()),
+            Err(e) => return Err(e),
+        };
         let mut links = Links::default();
         for (name, dev) in &wanted {
             match ifbs.iter().find(|i| i.name == *name) {
-                Some(i) if i.owner.as_deref() == Some(dev) => links.existing.push(name.to_string()),
+                Some(i) if i.owner.as_deref() == Some(dev) => {
+                    links.existing.push((name.to_string(), dev.to_string()));
+                    if !i.up {
+                        links.down.push(name.to_string());
+                    }
+                }
                 Some(i) => {
                     return Err(LinkError::NameTaken {
                         found: match &i.owner {
@@ -305,8 +320,12 @@ impl Links {
         Ok(links)
     }
 
-    pub fn is_missing(&self, dev: &str) -> bool {
-        self.missing.iter().any(|(n, _)| n == dev)
+    /// The interface an existing ifb of the policy serves.
+    pub fn existing_for(&self, ifb: &str) -> Option<&str> {
+        self.existing
+            .iter()
+            .find(|(n, _)| n == ifb)
+            .map(|(_, d)| d.as_str())
     }
 
     /// Creates the missing ifbs, before any tc command. On a failure the ones created here
@@ -316,6 +335,12 @@ impl Links {
         let Some(ip) = &self.ip else {
             return Ok(created);
         };
+        for name in &self.down {
+            ip.0.run(&["link", "set", "dev", name, "up"])
+                .with_context(|| {
+                    format!("setting qosctl's ifb {name} up; nothing else was changed")
+                })?;
+        }
         for (name, dev) in &self.missing {
             match ip.ensure_ifb(dev) {
                 Ok(n) => created.push(n),

@@ -122,6 +122,25 @@ fn an_ingress_tree_lives_on_its_ifb_and_is_diffed_in_place() {
     let again = ok(c.qosctl(&["apply", "--detailed-exitcode", ps]));
     assert!(again.contains("In sync"), "{again}");
 
+    // qosctl's ifb set down by hand (it would drop the download): drift, set up again.
+    let set = |state: &str| {
+        let o = std::process::Command::new("ip")
+            .args(["-n", &c.ns.0, "link", "set", "dev", "ifb-a0", state])
+            .status()
+            .expect("ip");
+        assert!(o.success());
+    };
+    set("down");
+    let dry = ok(c.qosctl(&["apply", "--dry-run", ps]));
+    assert!(
+        dry.contains("~ ifb device ifb-a0  for the ingress of a0: down -> up"),
+        "{dry}"
+    );
+    ok(c.qosctl(&["apply", ps]));
+    assert_eq!(planned(&c, &p), Vec::<String>::new());
+    let dry = ok(c.qosctl(&["apply", "--dry-run", ps]));
+    assert!(dry.contains("In sync"), "{dry}");
+
     // Edited in place: one class change on the ifb; the hook and the ifb stay.
     let edited = c.policy("p2.toml", &TWO_CLASSES.replace("\"2mbit\"", "\"1500kbit\""));
     let cmds = planned(&c, &edited);

@@ -105,6 +105,13 @@ pub fn render_human<'a>(plan: &'a Plan) -> String {
                     d.device
                 );
             }
+            Some(super::LinkChange::Up { ifb_for }) => {
+                let _ = writeln!(
+                    out,
+                    "  ~ ifb device {}  for the ingress of {ifb_for}: down -> up",
+                    d.device
+                );
+            }
             None => {}
         }
         if d.ops.is_empty() {

@@ -95,6 +95,8 @@ pub enum LinkChange {
     Create { ifb_for: String },
     /// `ip link del NAME`: after the batch (its qdiscs go with it).
     Delete { ifb_for: String },
+    /// `ip link set dev NAME up`: qosctl's ifb is down (it would drop what is redirected).
+    Up { ifb_for: String },
 }
 
 impl LinkChange {
@@ -106,6 +108,7 @@ impl LinkChange {
                 crate::link::ALIAS_PREFIX
             ),
             LinkChange::Delete { .. } => format!("link del dev {ifb}"),
+            LinkChange::Up { .. } => format!("link set dev {ifb} up"),
         }
     }
 }
@@ -159,6 +162,7 @@ impl Plan {
             match d.link {
                 Some(LinkChange::Create { .. }) => s.add += 1,
                 Some(LinkChange::Delete { .. }) => s.remove += 1,
+                Some(LinkChange::Up { .. }) => s.change += 1,
                 None => {}
             }
         }
