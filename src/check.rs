@@ -236,7 +236,19 @@ fn class_rows(out: &mut String, i: &Block<'_>, rate: String) {
         String::new(),
         String::new(),
     ]);
+    // Under a class: its matches and set_dscp, one per line, in the policy's words.
+    let mut under: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
     for k in i.classes {
+        let pad = "  ".repeat(k.depth + 3);
+        let mut lines: Vec<String> = k
+            .matches
+            .iter()
+            .map(|m| format!("{pad}match {m}"))
+            .collect();
+        if let Some(d) = &k.set_dscp {
+            lines.push(format!("{pad}set_dscp {d}"));
+        }
+        under.push(lines);
         let name = k.path.rsplit('/').next().unwrap_or(&k.path);
         let marks: Vec<String> = k.marks.iter().map(|m| format!("{m:#x}")).collect();
         rows.push([
@@ -255,7 +267,7 @@ fn class_rows(out: &mut String, i: &Block<'_>, rate: String) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    for r in &rows {
+    for (r, notes) in rows.iter().zip(&under) {
         let mut line = String::from("  ");
         for (n, (cell, w)) in r.iter().zip(widths.iter()).enumerate() {
             if n == 6 {
@@ -265,6 +277,9 @@ fn class_rows(out: &mut String, i: &Block<'_>, rate: String) {
             }
         }
         let _ = writeln!(out, "{}", line.trim_end());
+        for n in notes {
+            let _ = writeln!(out, "{n}");
+        }
     }
 }
 

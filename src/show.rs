@@ -166,10 +166,11 @@ fn name_from_policy(live: &mut DeviceState, want: &DeviceState) {
     // Only a filter the policy itself describes gets a name; one that merely steers into a
     // policy class is not the policy's (apply removes it).
     for f in &mut live.filters {
-        // By the keyed diff's key: a u32 filter's handle is numbered by the kernel.
+        // By key: a u32 filter the policy writes `::5` reads back `800::5`.
+        let key = kind::filter::key(f);
         let same = want.filters.iter().find(|w| {
-            kind::filter::key(w) == kind::filter::key(f)
-                && w.kind.kind_name() == f.kind.kind_name()
+            w.kind.kind_name() == f.kind.kind_name()
+                && kind::filter::key(w) == key
                 && w.classid == f.classid
         });
         f.name = same.and_then(|w| w.name.clone());
@@ -209,7 +210,8 @@ fn write_tables(
         writeln!(out, "{}", class_table(&st.classes, want.map(|w| &w.state)))?;
     }
     if !st.filters.is_empty() {
-        writeln!(out, "{}", filter_table(&st.filters, named))?;
+        let folded = kind::filter::u32::fold_blocks(&st.filters);
+        writeln!(out, "{}", filter_table(&folded, named))?;
     }
     Ok(())
 }

@@ -338,7 +338,6 @@ fn a_failed_batch_deletes_the_ifb_it_created() {
 /// The download of two flows at once, one per class, measured at the receiver in the
 /// namespace that owns a0 (its ingress), within ±5 % of the class rates.
 #[test]
-#[ignore = "needs the `match` policy key of branch match (not merged yet)"]
 fn download_shaped_on_the_ifb_gets_the_class_rates() {
     need_root!();
     common::require_all(&["iperf3", "ss"]);

@@ -10,6 +10,7 @@ use std::fmt;
 
 use super::node::Span;
 use crate::classify::action::{Police, Restore};
+use crate::classify::matcher::{Dscp, Field, Match};
 use crate::model::{Netem, QdiscKind};
 use crate::units::{Rate, Size, Time};
 
@@ -45,8 +46,10 @@ pub const POLICE_KEYS: &[&str] = &["rate", "burst"];
 pub const RESTORE_CHOICES: &[&str] = &["connmark", "ctinfo", "none"];
 pub const CLASS_KEYS: &[&str] = &[
     "rate", "ceil", "burst", "cburst", "prio", "quantum", "id", "marks", "leaf", "netem",
-    "classes", "match",
+    "classes", "match", "set_dscp",
 ];
+/// The fields of one `[[….classes.Y.match]]` entry, in the order messages list them.
+pub const MATCH_KEYS: &[&str] = &["src", "dst", "proto", "sport", "dport", "dscp", "mark"];
 
 /// A value with the span it was written at.
 #[derive(Debug, Clone)]
@@ -184,6 +187,29 @@ pub struct Class {
     pub children: Vec<Class>,
     /// A rate or ceil of this class did not parse: resolution skips rate checks here.
     pub broken: bool,
+    /// `[[….match]]` entries that read and validated (fields AND, entries OR).
+    pub matches: Vec<MatchEntry>,
+    /// `set_dscp`: the DSCP its matched packets leave with.
+    pub set_dscp: Option<Sp<Dscp>>,
+}
+
+/// One `[[….classes.Y.match]]` entry: the match and where each of its fields was written.
+#[derive(Debug, Clone)]
+pub struct MatchEntry {
+    pub m: Match,
+    /// The entry as a whole (its `[[…match]]` header, or the inline table).
+    pub span: Span,
+    pub fields: Vec<(Field, Span)>,
+}
+
+impl MatchEntry {
+    /// Where to point at `field` of this entry (the entry when it was not written).
+    pub fn span_of(&self, field: Field) -> Span {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map_or_else(|| self.span.clone(), |(_, s)| s.clone())
+    }
 }
 
 /// An absolute rate, or a share of the parent's.

@@ -11,6 +11,7 @@
 //! - `rates.rs`: rates and ceils top-down, children's sums, the root class's rate.
 //! - `default.rs`: the default class.
 //! - `emit.rs`: leaf qdiscs, then the model: qdiscs, classes, filters; the netem warning.
+//! - `matches.rs`: `[[….match]]` entries → u32 filters (layout, conflicts, `set_dscp`).
 //!
 //! Handles: a class's minor is its `id`, else a hash of its path below the tree's root. When
 //! two paths hash to the same minor, the lexicographically smaller path keeps it and the
@@ -21,6 +22,7 @@
 mod default;
 mod emit;
 pub mod ingress;
+mod matches;
 mod minors;
 mod rates;
 mod tree;
@@ -66,6 +68,12 @@ pub struct ResolvedClass {
     pub ceil: crate::units::Rate,
     pub prio: Option<u32>,
     pub marks: Vec<u32>,
+    /// Its `[[….match]]` entries in the policy's words (`dst 10.0.0.5/32 dport 443`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<String>,
+    /// `set_dscp`, as a DSCP name (`EF`) or number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_dscp: Option<String>,
     /// The leaf qdisc (None for a class with children). Boxed to keep 10,000 classes small.
     pub leaf: Option<Box<QdiscKind>>,
     pub minor_source: MinorSource,

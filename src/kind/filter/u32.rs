@@ -39,8 +39,10 @@ use super::{FilterDef, FilterKind};
 use crate::classify::action::Action;
 use crate::classify::layout::{Place, MATCH_PRIO_BASE};
 use crate::classify::read::{self as u32read, U32Body};
-use crate::classify::u32::{decode, render_keys, Key};
+use crate::classify::matcher::PortRange;
+use crate::classify::u32::{coalesce, decode, render_keys, Key};
 use crate::classify::{Family, Match};
+use crate::model::{Filter, Handle, Stats};
 use crate::plan::fields::push;
 use crate::plan::FieldDiff;
 use crate::tc::read::filter::{Entry, Parsed};
@@ -396,11 +398,93 @@ fn own(f: &u32read::U32Filter) -> Option<FilterKind> {
     })
 }
 
+/// The filters as `show` lists them: the port blocks of one match (a u32 filter each, see
+/// `classify::u32::encode`) folded back into one row with the match's range
+/// (`dport 16384-32767`), its first block's handle and the blocks' counters summed.
+pub fn fold_blocks(fs: &[Filter]) -> Vec<Filter> {
+    let bare = |m: &Match| Match {
+        sport: None,
+        dport: None,
+        ..m.clone()
+    };
+    let rule_match = |f: &Filter| match &f.kind {
+        FilterKind::U32 {
+            body: Body::Rule { m: Some(m), .. },
+            ..
+        } if m.sport.is_some() || m.dport.is_some() => Some(m.clone()),
+        _ => None,
+    };
+    type Group = (Handle, u16, String, Option<Handle>, String, Match);
+    let group_of = |f: &Filter, m: &Match| -> Group {
+        let actions = of(&f.kind).map(|(_, _, a)| actions_words(a)).unwrap_or_default();
+        (f.parent, f.prio, f.protocol.clone(), f.classid, actions, bare(m))
+    };
+    let mut groups: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
+    for (i, f) in fs.iter().enumerate() {
+        if let Some(m) = rule_match(f) {
+            groups.entry(group_of(f, &m)).or_default().push(i);
+        }
+    }
+    let within = |r: Option<PortRange>, big: Option<PortRange>| match (r, big) {
+        (Some(r), Some(b)) => b.lo <= r.lo && r.hi <= b.hi,
+        (None, None) => true,
+        _ => false,
+    };
+    // For each member: Some(folded filter) at the first block of its range, None after.
+    let mut slot: Vec<Option<Option<Filter>>> = vec![None; fs.len()];
+    for members in groups.values().filter(|m| m.len() > 1) {
+        let ms: Vec<Match> = members.iter().filter_map(|&i| rule_match(&fs[i])).collect();
+        for big in coalesce(ms) {
+            let mine: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    rule_match(&fs[i]).is_some_and(|m| {
+                        within(m.sport, big.sport) && within(m.dport, big.dport)
+                    })
+                })
+                .collect();
+            let Some(&first) = mine.first() else { continue };
+            let mut f = fs[first].clone();
+            if let FilterKind::U32 {
+                body: Body::Rule { m, .. },
+                ..
+            } = &mut f.kind
+            {
+                *m = Some(big.clone());
+            }
+            f.stats = sum_stats(mine.iter().map(|&i| &fs[i]));
+            slot[first] = Some(Some(f));
+            for &i in &mine[1..] {
+                slot[i] = Some(None);
+            }
+        }
+    }
+    fs.iter()
+        .zip(slot)
+        .filter_map(|(f, s)| match s {
+            None => Some(f.clone()),
+            Some(folded) => folded,
+        })
+        .collect()
+}
+
+fn sum_stats<'a>(fs: impl Iterator<Item = &'a Filter>) -> Option<Stats> {
+    let mut out: Option<Stats> = None;
+    for s in fs.filter_map(|f| f.stats.as_ref()) {
+        let o = out.get_or_insert_with(Stats::default);
+        o.bytes += s.bytes;
+        o.packets += s.packets;
+        o.drops += s.drops;
+        o.overlimits += s.overlimits;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::classify::action::{Police, Restore};
-    use crate::model::{Filter, Handle};
     use crate::units::{Rate, Size};
 
     fn filter(kind: FilterKind, prio: u16, protocol: &str, classid: Option<&str>) -> Filter {

@@ -6,6 +6,7 @@
 //! - `interface.rs`: the policy and its interfaces.
 //! - `tree.rs`: a tree (egress or ingress, read the same way) and its classes.
 //! - `leaf.rs`: leaf qdisc kinds and their options.
+//! - `matches.rs`: a class's `[[….match]]` entries and `set_dscp`.
 //!
 //! netem's table has its own file, `policy/netem.rs`.
 
@@ -13,6 +14,7 @@ mod cursor;
 mod fields;
 mod interface;
 mod leaf;
+mod matches;
 mod tree;
 
 use super::diag::Diagnostic;
