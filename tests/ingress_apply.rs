@@ -385,3 +385,58 @@ fn download_shaped_on_the_ifb_gets_the_class_rates() {
     );
     ok(q(&["reset", p.to_str().unwrap()]));
 }
+
+/// A hook in qosctl's very shape (u32 match-all at `::1`, prio 1) that redirects to another
+/// ifb is not qosctl's: refused before anything changes (no ifb created either), adopted with
+/// --force, and the other ifb is left as it was.
+#[test]
+fn a_redirect_to_another_ifb_is_foreign() {
+    need_root!();
+    let c = Case::new("igx");
+    let run = |prog: &str, args: &[&str]| {
+        let o = std::process::Command::new(prog)
+            .args(["-n", &c.ns.0])
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(o.status.success(), "{prog} {args:?}: {}", text(&o));
+    };
+    run("ip", &["link", "add", "ifb9", "type", "ifb"]);
+    run(
+        "tc",
+        &["qdisc", "add", "dev", "a0", "handle", "ffff:", "ingress"],
+    );
+    run(
+        "tc",
+        &[
+            "filter", "add", "dev", "a0", "parent", "ffff:", "protocol", "all", "prio", "1",
+            "handle", "::1", "u32", "match", "u32", "0", "0", "action", "mirred", "egress",
+            "redirect", "dev", "ifb9",
+        ],
+    );
+    let before = c.ns.dump(&["a0", "ifb9"]);
+    let p = c.policy("p.toml", TWO_CLASSES);
+    let out = c.qosctl(&["apply", p.to_str().unwrap()]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("redirecting to ifb9"), "{t}");
+    assert!(t.contains("refusing to apply"), "{t}");
+    assert_eq!(c.ns.dump(&["a0", "ifb9"]), before);
+    assert_eq!(
+        ifbs(&c.ns.0).len(),
+        1,
+        "an ifb was created: {:?}",
+        ifbs(&c.ns.0)
+    );
+    let out = ok(c.qosctl(&["apply", "--force", p.to_str().unwrap()]));
+    assert!(out.contains("adopted with --force"), "{out}");
+    let dump = c.ns.dump(&["a0"]);
+    assert!(
+        dump.iter()
+            .any(|l| l.contains("(Egress Redirect to device ifb-a0)")),
+        "{dump:#?}"
+    );
+    assert!(dump.iter().all(|l| !l.contains("device ifb9")), "{dump:#?}");
+    assert!(ifbs(&c.ns.0).iter().any(|(n, _)| n == "ifb9"));
+    assert_eq!(planned(&c, &p), Vec::<String>::new());
+}

@@ -192,3 +192,79 @@ fn check_prints_the_ingress_tree_under_its_interface() {
     );
     assert!(text.contains("    video"), "{text}");
 }
+
+/// The foreign objects an apply of `policy` would replace on `live` (one device).
+fn foreign_on(policy: &str, live: qosctl::model::DeviceState) -> Vec<qosctl::foreign::Foreign> {
+    let c = policy::check_str("p.toml", policy);
+    assert!(!c.has_errors(), "{}", c.render());
+    let desired = c.desired();
+    let live = vec![live];
+    let plan = qosctl::apply::make_plan(&desired, &live);
+    assert!(!plan.is_empty());
+    qosctl::foreign::find(&desired, &live, &plan)
+}
+
+/// One device's state from a golden case's live capture (qdiscs and the ingress filters).
+fn golden_live(case: &str, dev: &str) -> qosctl::model::DeviceState {
+    let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/plan")
+        .join(case)
+        .join("live")
+        .join(dev);
+    let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    qosctl::model::DeviceState {
+        device: dev.into(),
+        qdiscs: qosctl::tc::read::parse_qdiscs(&read("qdisc.json")).unwrap(),
+        classes: Vec::new(),
+        filters: qosctl::tc::read::parse_filters(&read("filter-ffff.json"), Handle::INGRESS)
+            .unwrap(),
+    }
+}
+
+#[test]
+fn qosctl_s_own_policer_is_not_foreign_and_an_ovs_policer_still_is() {
+    let police = |rate: &str| {
+        format!(
+            "[interfaces.vm]\ndevice = \"veth0\"\n[interfaces.vm.ingress]\n\
+             police = {{ rate = \"{rate}\", burst = \"64KiB\" }}\n"
+        )
+    };
+    // qosctl's own hook, as the kernel lab read it back: a new rate is a change, not foreign.
+    let own = golden_live("police-lab-in-sync", "veth0");
+    assert_eq!(own.filters.len(), 1, "{own:#?}");
+    assert!(foreign_on(&police("2mbit"), own).is_empty());
+    // OVS's policer (matchall + police at prio 1, captured in the lab) is foreign, also when
+    // the policy polices there itself.
+    let dir = "kernel-lab-6.12.95+deb12-amd64";
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tc")
+        .join(dir);
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("qdisc.json")).unwrap()).unwrap();
+    let ingress: Vec<_> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["dev"] == "veth0" && q["kind"] == "ingress")
+        .cloned()
+        .collect();
+    let ovs = qosctl::model::DeviceState {
+        device: "veth0".into(),
+        qdiscs: qosctl::tc::read::parse_qdiscs(&serde_json::to_string(&ingress).unwrap()).unwrap(),
+        classes: Vec::new(),
+        filters: qosctl::tc::read::parse_filters(
+            &std::fs::read_to_string(p.join("filter-veth0-ingress-matchall-police-s.txt")).unwrap(),
+            Handle::INGRESS,
+        )
+        .unwrap(),
+    };
+    let found = foreign_on(&police("1mbit"), ovs);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].why.contains("Open vSwitch"), "{found:#?}");
+    assert!(
+        found[0]
+            .replaced_by
+            .contains("the policy's ingress hook (u32 all, police 1mbit burst 64KiB)"),
+        "{found:#?}"
+    );
+}
