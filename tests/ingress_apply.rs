@@ -18,6 +18,13 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// The output of a run that must fail.
+fn fails(o: Output) -> String {
+    let t = text(&o);
+    assert!(!o.status.success(), "qosctl succeeded:\n{t}");
+    t
+}
+
 fn ok(o: Output) -> String {
     let t = text(&o);
     assert!(o.status.success(), "qosctl failed:\n{t}");
@@ -230,9 +237,7 @@ fn an_ifb_qosctl_did_not_create_is_never_touched() {
     let before = (ifbs(&ns), c.ns.dump(&["a0", "ifb-a0", "ifb9"]));
 
     let p = c.policy("p.toml", TWO_CLASSES);
-    let out = c.qosctl(&["apply", p.to_str().unwrap()]);
-    let t = text(&out);
-    assert!(!out.status.success(), "{t}");
+    let t = fails(c.qosctl(&["apply", p.to_str().unwrap()]));
     assert!(
         t.contains("a device \"ifb-a0\" exists and qosctl did not create it for \"a0\""),
         "{t}"
@@ -286,9 +291,11 @@ fn no_ip_or_no_ifb_support_stops_before_anything_changes() {
     let before = c.ns.dump(&["a0"]);
 
     let none = bin_dir(None);
-    let out = qosctl_with_path(&c, none.path(), &["apply", p.to_str().unwrap()]);
-    let t = text(&out);
-    assert!(!out.status.success(), "{t}");
+    let t = fails(qosctl_with_path(
+        &c,
+        none.path(),
+        &["apply", p.to_str().unwrap()],
+    ));
     assert!(t.contains("the `ip` program (iproute2) is missing"), "{t}");
     assert_eq!(c.ns.dump(&["a0"]), before);
 
@@ -299,9 +306,11 @@ fn no_ip_or_no_ifb_support_stops_before_anything_changes() {
          echo 'Error: Unknown device type.' >&2; exit 2;; esac\nexec {} \"$@\"\n",
         real.display()
     )));
-    let out = qosctl_with_path(&c, fake.path(), &["apply", p.to_str().unwrap()]);
-    let t = text(&out);
-    assert!(!out.status.success(), "{t}");
+    let t = fails(qosctl_with_path(
+        &c,
+        fake.path(),
+        &["apply", p.to_str().unwrap()],
+    ));
     assert!(t.contains("this kernel cannot create ifb devices"), "{t}");
     assert!(t.contains("nothing was changed"), "{t}");
     assert_eq!(c.ns.dump(&["a0"]), before);
@@ -320,9 +329,7 @@ fn a_failed_batch_deletes_the_ifb_it_created() {
     );
     let p = c.policy("p.toml", &policy);
     let before = c.ns.dump(&["a0"]);
-    let out = c.qosctl(&["apply", p.to_str().unwrap()]);
-    let t = text(&out);
-    assert!(!out.status.success(), "{t}");
+    let t = fails(c.qosctl(&["apply", p.to_str().unwrap()]));
     assert!(
         t.contains("restored: every interface reads back exactly"),
         "{t}"
@@ -360,15 +367,7 @@ fn download_shaped_on_the_ifb_gets_the_class_rates() {
             .expect("qosctl")
     };
     ok(q(&["apply", p.to_str().unwrap()]));
-    let (r2, r3) = std::thread::scope(|s| {
-        let t2 = s.spawn(|| {
-            lab.tcp_wire_rate_with(&lab.b, &lab.a, "10.77.0.1", 5311, 6, &["-B", "10.77.0.2"])
-        });
-        let t3 = s.spawn(|| {
-            lab.tcp_wire_rate_with(&lab.b, &lab.a, "10.77.0.1", 5312, 6, &["-B", "10.77.0.3"])
-        });
-        (t2.join().expect("flow .2"), t3.join().expect("flow .3"))
-    });
+    let (r2, r3) = lab.download_pair((5311, 5312), 6);
     eprintln!(
         "download through qosctl's ingress tree: from .2 {:.3} mbit (class two, 2 mbit), \
          from .3 {:.3} mbit (class three, 3 mbit)",
@@ -416,9 +415,7 @@ fn a_redirect_to_another_ifb_is_foreign() {
     );
     let before = c.ns.dump(&["a0", "ifb9"]);
     let p = c.policy("p.toml", TWO_CLASSES);
-    let out = c.qosctl(&["apply", p.to_str().unwrap()]);
-    let t = text(&out);
-    assert!(!out.status.success(), "{t}");
+    let t = fails(c.qosctl(&["apply", p.to_str().unwrap()]));
     assert!(t.contains("redirecting to ifb9"), "{t}");
     assert!(t.contains("refusing to apply"), "{t}");
     assert_eq!(c.ns.dump(&["a0", "ifb9"]), before);
