@@ -198,10 +198,14 @@ pub fn apply_loaded(
         }
         bail!(msg);
     }
-    // The hooks of removed ingress trees are gone with the batch: now their ifbs.
-    links
-        .delete_stale()
-        .context("the tc batch was applied, but an ifb qosctl made could not be deleted")?;
+    // The hooks of removed ingress trees are gone with the batch: now their ifbs. Not while
+    // a rollback may still come (--confirm-within): it would put back a hook redirecting
+    // to a deleted ifb. Then the next apply deletes them.
+    if args.confirm_within.is_none() {
+        links
+            .delete_stale()
+            .context("the tc batch was applied, but an ifb qosctl made could not be deleted")?;
+    }
     let elapsed = started.elapsed();
 
     // Read back and verify convergence, naming any object and field that differs.
@@ -249,7 +253,13 @@ pub fn apply_loaded(
         )?;
     }
     if args.confirm_within.is_some() {
-        crate::confirm::arm(global, args, &tc, &desired, &before, &snap, &lock)?;
+        let w = crate::confirm::Waiter {
+            desired: &desired,
+            before: &before,
+            snap: &snap,
+            created: &created,
+        };
+        crate::confirm::arm(global, args, &tc, &w, &lock)?;
     }
     // The plan is not empty here: Changes with --detailed-exitcode, else Ok.
     let exit = exit_for(&plan, args.detailed_exitcode);

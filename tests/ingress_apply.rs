@@ -437,3 +437,23 @@ fn a_redirect_to_another_ifb_is_foreign() {
     assert!(ifbs(&c.ns.0).iter().any(|(n, _)| n == "ifb9"));
     assert_eq!(planned(&c, &p), Vec::<String>::new());
 }
+
+/// An unconfirmed `--confirm-within` apply of an ingress tree is rolled back: the hook and
+/// the tree go, and so does the ifb that apply created.
+#[test]
+fn an_unconfirmed_ingress_apply_deletes_the_ifb_it_created() {
+    need_root!();
+    let c = Case::new("igc");
+    let before = c.ns.dump(&["a0"]);
+    let p = c.policy("p.toml", TWO_CLASSES);
+    ok(c.qosctl(&["apply", p.to_str().unwrap(), "--confirm-within", "2s"]));
+    assert_eq!(ifbs(&c.ns.0).len(), 1);
+    let start = std::time::Instant::now();
+    while !ifbs(&c.ns.0).is_empty() && start.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(ifbs(&c.ns.0).is_empty(), "the ifb outlived the rollback");
+    // The rollback deletes the ifb after restoring a0: give it the moment it needs.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(c.ns.dump(&["a0"]), before);
+}
