@@ -280,3 +280,50 @@ fn ports_protocol_and_dscp_steer_within_one_device() {
         assert!(text.contains(words), "{words} not in\n{text}");
     }
 }
+
+/// `n` subscribers, each a class by its address (hashed from 32 on, see docs/match.md).
+fn subscribers(n: u32) -> String {
+    let mut s = String::from(
+        "[interfaces.isp]\ndevice = \"a0\"\nrate = \"1gbit\"\ndefault = \"rest\"\nleaf = \"pfifo\"\n\
+         [interfaces.isp.classes.rest]\nrate = \"10mbit\"\n",
+    );
+    for i in 1..=n {
+        s.push_str(&format!(
+            "[interfaces.isp.classes.s{i}]\nrate = \"1mbit\"\n[[interfaces.isp.classes.s{i}.match]]\ndst = \"10.9.{}.{}\"\n",
+            i / 200,
+            i % 200 + 1
+        ));
+    }
+    s
+}
+
+#[test]
+fn a_tier_crossing_the_hash_threshold_is_rebuilt_once_and_converges() {
+    need_root!();
+    let lab = Lab::new("ma-hash");
+    let tables = || {
+        let out = lab.pair.tc(&lab.pair.a, &["filter", "show", "dev", "a0"]);
+        out.lines().filter(|l| l.contains("ht divisor 256")).count()
+    };
+    assert!(lab.apply(&subscribers(40)) > 0);
+    assert_eq!(tables(), 1, "40 hosts: one hash table");
+    assert_eq!(lab.apply(&subscribers(40)), 0);
+    // Down to 31: the tier is deleted whole (its table cannot go in the batch that unlinks
+    // it) and its 31 rules added back unhashed, in one batch: 9 classes (their leaves go
+    // with them), the tier, 31 rules.
+    let cmds = lab.commands(&subscribers(31));
+    let whole: Vec<&String> = cmds
+        .iter()
+        .filter(|c| c.starts_with("filter del") && !c.contains("handle"))
+        .collect();
+    assert_eq!(whole.len(), 1, "{cmds:#?}");
+    assert_eq!(cmds.len(), 9 + 1 + 31, "{cmds:#?}");
+    lab.apply(&subscribers(31));
+    assert_eq!(tables(), 0);
+    assert_eq!(lab.apply(&subscribers(31)), 0);
+    // Up to 33: hashed again, and one more subscriber costs its class, leaf and filter.
+    lab.apply(&subscribers(33));
+    assert_eq!(tables(), 1);
+    assert_eq!(lab.apply(&subscribers(33)), 0);
+    assert_eq!(lab.commands(&subscribers(34)).len(), 3);
+}

@@ -367,3 +367,52 @@ fn state_file_round_trip_of_u32_objects() {
         .unwrap();
     assert_eq!(back[0].filters, st.filters);
 }
+
+/// The kernel lab's capture of qosctl's own set_dscp filters (iproute2 6.1, a kernel with
+/// pedit and csum): every one reads into the kind with its match and its actions, in JSON
+/// and in text, and the two agree.
+#[test]
+fn kernel_lab_set_dscp_filters_read_back() {
+    use qosctl::classify::matcher::Dscp;
+    let dir = "kernel-lab-6.1.0-57-amd64-match";
+    let j = parse_filters(
+        &fixture(&format!("{dir}/filter-veth0-pedit-s.json")),
+        h("1:"),
+    )
+    .unwrap();
+    let t = parse_filters(
+        &fixture(&format!("{dir}/filter-veth0-pedit-s.txt")),
+        h("1:"),
+    )
+    .unwrap();
+    let summary = |fs: &[Filter]| -> Vec<String> {
+        fs.iter()
+            .map(|f| format!("{} {}", f.protocol, filter::describe(&f.kind)))
+            .collect()
+    };
+    assert_eq!(summary(&j), summary(&t));
+    assert_eq!(
+        summary(&j),
+        [
+            "ipv6 u32 dst fd00:77::2/128 proto udp dport 7001, set dscp EF",
+            "ip u32 dst 10.0.0.2/32 proto udp dport 7001, set dscp EF, fix checksum",
+            "ip u32 dst 10.0.0.2/32 proto udp dport 7002, set dscp AF41, fix checksum",
+            "ip u32 dscp CS5",
+            "ipv6 u32 dscp CS5",
+        ]
+    );
+    let ef: Dscp = "EF".parse().unwrap();
+    let FilterKind::U32 { actions, .. } = &j[1].kind else {
+        panic!("{:?}", j[1]);
+    };
+    assert_eq!(
+        actions,
+        &[
+            Action::SetDscp {
+                family: Family::V4,
+                dscp: ef
+            },
+            Action::Csum
+        ]
+    );
+}

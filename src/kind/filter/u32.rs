@@ -371,8 +371,9 @@ fn own(f: &u32read::U32Filter) -> Option<FilterKind> {
                 }
             } else {
                 let d = decode(keys, family?)?;
+                // Any node of the root table (an unhashed tier's rules start at node 1).
                 let placed = match place(&h) {
-                    Place::Root(n) => n != ACTION_NODE,
+                    Place::Root(_) => true,
                     Place::Bucket { table, .. } => table == prio,
                     Place::Table(_) => false,
                 };

@@ -7,17 +7,22 @@ P1=$POL/match-dscp-1.toml P2=$POL/match-dscp-2.toml
 ip addr add fd00:77::1/64 dev veth0 nodad
 ip -n peer addr add fd00:77::2/64 dev veth1 nodad
 trap 'ip addr del fd00:77::1/64 dev veth0; ip -n peer addr del fd00:77::2/64 dev veth1' EXIT
-# Counters on the peer, one per (family, DSCP, port); `all` counts every datagram we send.
+# Counters on the peer, one rule per (family, DSCP, port), told apart by their comment;
+# `sent` counts every datagram we send.
 pn() { ip netns exec peer nft "$@"; }
 pn add table inet qxd
-pn 'add chain inet qxd in { type filter hook input priority 0; }'
-for c in ef4 af4 ef6 cs1_4 all; do pn add counter inet qxd $c; done
-pn add rule inet qxd in ip dscp ef udp dport 7001 counter name ef4
-pn add rule inet qxd in ip dscp af41 udp dport 7002 counter name af4
-pn add rule inet qxd in ip6 dscp ef udp dport 7001 counter name ef6
-pn add rule inet qxd in ip dscp cs1 udp dport 7001 counter name cs1_4
-pn add rule inet qxd in udp dport '{ 7001, 7002 }' counter name all
-count() { pn list counter inet qxd "$1" | awk '$1 == "packets" { print $2; exit }'; }
+pn 'add chain inet qxd input { type filter hook input priority 0; }'
+pn add rule inet qxd input ip dscp ef udp dport 7001 counter comment '"ef4"'
+pn add rule inet qxd input ip dscp af41 udp dport 7002 counter comment '"af4"'
+pn add rule inet qxd input ip6 dscp ef udp dport 7001 counter comment '"ef6"'
+pn add rule inet qxd input ip dscp cs1 udp dport 7001 counter comment '"cs1_4"'
+pn add rule inet qxd input udp dport '{ 7001, 7002 }' counter comment '"sent"'
+pn list chain inet qxd input > "$RAW/nft-rules.txt" 2>&1
+count() {
+  pn list chain inet qxd input | awk -v c="\"$1\"" '{
+      for (i = 1; i < NF; i++) if ($i == "comment" && $(i + 1) == c)
+        for (j = 1; j < NF; j++) if ($j == "packets") { print $(j + 1); exit } }'
+}
 send() { local i; for i in $(seq "$3"); do echo x > "/dev/udp/$1/$2"; done; sleep 1; }
 
 q_step "check match-dscp-1" 0 check "$P1"
@@ -34,7 +39,7 @@ send $PEER 7001 50; send $PEER 7002 40; send fd00:77::2 7001 30
 eq "IPv4 udp/7001: 50 datagrams arrive as EF with a valid header checksum" "$(count ef4)" 50
 eq "IPv4 udp/7002: 40 datagrams arrive as AF41" "$(count af4)" 40
 eq "IPv6 udp/7001: 30 datagrams arrive as EF" "$(count ef6)" 30
-eq "every datagram arrived (none dropped for a bad checksum)" "$(count all)" 120
+eq "every datagram arrived (none dropped for a bad checksum)" "$(count sent)" 120
 in_range "class ef counted its 80 datagrams" \
   "$(class_stat veth0 1:10 pkts)" 80 80
 
@@ -58,6 +63,7 @@ eq "match-dscp-2: only ef's filters change, in place" \
 q_must "apply match-dscp-2" apply "$P2"
 tc -s -j filter show dev veth0 parent 1: > "$RAW/filter-2.json" 2>&1
 send $PEER 7001 25
+pn list chain inet qxd input > "$RAW/nft-counters.txt" 2>&1
 eq "IPv4 udp/7001 now arrives as CS1" "$(count cs1_4)" 25
 eq "and no longer as EF" "$(count ef4)" 50
 converged "match-dscp-2" "$P2"
