@@ -102,6 +102,14 @@ fn an_ingress_tree_lives_on_its_ifb_and_is_diffed_in_place() {
     // The plan names the ifb it will create and the tree on it.
     let dry = ok(c.qosctl(&["apply", "--dry-run", ps]));
     assert!(dry.contains("+ ifb device ifb-a0"), "{dry}");
+    let json = c.qosctl(&["apply", "--dry-run", "--json", ps]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("--json");
+    let ifb = &v["devices"][1];
+    assert_eq!(ifb["device"], "ifb-a0", "{v:#}");
+    assert_eq!(
+        ifb["link"],
+        serde_json::json!({"action": "create", "ifb_for": "a0"})
+    );
     assert!(ifbs(&c.ns.0).is_empty(), "a dry run created an ifb");
 
     let out = ok(c.qosctl(&["apply", ps]));

@@ -89,7 +89,7 @@ pub struct DevicePlan {
 
 /// An `ip link` step of the plan: the ifb of an ingress tree (`crate::link`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "link", rename_all = "snake_case")]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum LinkChange {
     /// `ip link add NAME type ifb`, marked as qosctl's, up: before the tc batch.
     Create { ifb_for: String },
