@@ -118,6 +118,12 @@ fn an_ingress_tree_lives_on_its_ifb_and_is_diffed_in_place() {
         ifbs(&c.ns.0),
         vec![("ifb-a0".to_string(), "qosctl:ifb-for:a0".to_string())]
     );
+    // With --netns the ifb lives in that namespace, not in this machine's own (read only).
+    let host = std::process::Command::new("ip")
+        .args(["link", "show", "dev", "ifb-a0"])
+        .output()
+        .expect("ip");
+    assert!(!host.status.success(), "an ifb-a0 outside the namespace");
     // Read back: the hook on a0 redirects to the ifb, the tree is on the ifb's root.
     let dump = c.ns.dump(&["a0", "ifb-a0"]);
     let has = |s: &str| dump.iter().any(|l| l.contains(s));
