@@ -44,33 +44,7 @@ pub fn apply_loaded(
     mut out: &mut dyn Write,
 ) -> Result<Applied> {
     if args.dry_run {
-        // --state: saved state instead of the kernel; no tc is located or run.
-        let (live, links) = match &args.state {
-            Some(s) => (
-                crate::state::for_plan(&crate::state::Source::new(s), &desired)?,
-                Links::default(),
-            ),
-            None => {
-                let tc = Tc::locate(global)?;
-                let links = Links::find(global.netns.as_deref(), &desired)?;
-                (read_all(&tc, &desired)?, links)
-            }
-        };
-        let mut plan = make_plan(&desired, &live);
-        with_links(&mut plan, &links);
-        let found = crate::foreign::find(&desired, &live, &plan);
-        let order = rollback::batch_order(&plan, &live, global.netns.as_deref());
-        if !found.is_empty() && !args.force {
-            eprintln!(
-                "note: apply would stop here: {}",
-                crate::foreign::refusal(&found)
-            );
-        } else if let Err(e) = &order {
-            eprintln!("note: apply would stop here: {e:#}");
-        }
-        let commands = order.unwrap_or_else(|_| plan.commands());
-        print_plan(&mut out, args.json, &plan, &commands, &found, args.force)?;
-        return Ok(Applied::new(exit_for(&plan, args.detailed_exitcode), 0));
+        return dry_run(global, args, &desired, out);
     }
 
     if args.state.is_some() {
@@ -158,45 +132,8 @@ pub fn apply_loaded(
     let printed = tc.batch_with(&["-d"], &batch);
     if let Err(e) = &printed {
         let restore = restore(&tc.uninterruptible(), &desired, &before, &snap);
-        let mut msg = match (&e.command, e.line, e.stop) {
-            (_, _, Some(crate::child::Stop::Signal(s))) => format!(
-                "interrupted by {} while tc -batch ran the {} commands of the plan: tc was stopped\n",
-                crate::child::signal_name(s),
-                commands.len()
-            ),
-            (_, _, Some(stop)) => format!(
-                "tc -batch of {} commands: {stop}\n",
-                commands.len()
-            ),
-            (Some(cmd), Some(line), None) => format!(
-                "tc failed at line {line} of {} of the batch:\n  {cmd}\n",
-                commands.len()
-            ),
-            _ => "tc -batch failed:\n".to_string(),
-        };
-        for l in e.stderr.lines().filter(|l| !l.trim().is_empty()) {
-            msg.push_str(&format!("  {}\n", l.trim()));
-        }
-        if let Some(h) = kernel_hint(&e.stderr, e.command.as_deref().unwrap_or("")) {
-            msg.push_str(&format!("hint: {h}\n"));
-        }
-        match restore {
-            Ok(m) => msg.push_str(&m),
-            Err(r) => msg.push_str(&format!(
-                "RESTORE INCOMPLETE, the interfaces are not as they were before the apply: {r:#}"
-            )),
-        }
-        if !created.is_empty() {
-            match links.delete(&created) {
-                Ok(()) => msg.push_str(&format!(
-                    "\ndeleted the ifb device{} this apply had created: {}",
-                    if created.len() == 1 { "" } else { "s" },
-                    created.join(", ")
-                )),
-                Err(d) => msg.push_str(&format!("\nRESTORE INCOMPLETE: {d:#}")),
-            }
-        }
-        bail!(msg);
+        let undo = (!created.is_empty()).then(|| links.delete(&created));
+        bail!(failure_message(e, commands.len(), restore, undo, &created));
     }
     // The hooks of removed ingress trees are gone with the batch: now their ifbs. Not while
     // a rollback may still come (--confirm-within): it would put back a hook redirecting
@@ -229,29 +166,7 @@ pub fn apply_loaded(
         );
     }
 
-    if args.json {
-        let j = ApplyJson {
-            plan: PlanJson::new(&plan, &commands).with_foreign(&found),
-            applied: commands.len(),
-            verified: true,
-        };
-        serde_json::to_writer_pretty(&mut out, &j)?;
-        writeln!(out)?;
-    } else {
-        write!(
-            out,
-            "{}",
-            plan::render_human(&crate::escape::plan_for_display(&plan))
-        )?;
-        write!(out, "{}", crate::foreign::render(&found, true))?;
-        writeln!(
-            out,
-            "Applied {} command{} in one tc -batch ({:.1} ms); read back: in sync.",
-            commands.len(),
-            if commands.len() == 1 { "" } else { "s" },
-            elapsed.as_secs_f64() * 1000.0
-        )?;
-    }
+    print_applied(&mut out, args.json, &plan, &commands, &found, elapsed)?;
     if args.confirm_within.is_some() {
         let w = crate::confirm::Waiter {
             desired: &desired,
@@ -264,6 +179,124 @@ pub fn apply_loaded(
     // The plan is not empty here: Changes with --detailed-exitcode, else Ok.
     let exit = exit_for(&plan, args.detailed_exitcode);
     Ok(Applied::new(exit, commands.len()))
+}
+
+/// `apply --dry-run`: the plan (against the kernel, or saved state with --state), and where
+/// a real apply would stop; nothing is changed.
+fn dry_run(
+    global: &Global,
+    args: &ApplyArgs,
+    desired: &Desired,
+    mut out: &mut dyn Write,
+) -> Result<Applied> {
+    // --state: saved state instead of the kernel; no tc is located or run.
+    let (live, links) = match &args.state {
+        Some(s) => (
+            crate::state::for_plan(&crate::state::Source::new(s), desired)?,
+            Links::default(),
+        ),
+        None => {
+            let tc = Tc::locate(global)?;
+            let links = Links::find(global.netns.as_deref(), desired)?;
+            (read_all(&tc, desired)?, links)
+        }
+    };
+    let mut plan = make_plan(desired, &live);
+    with_links(&mut plan, &links);
+    let found = crate::foreign::find(desired, &live, &plan);
+    let order = rollback::batch_order(&plan, &live, global.netns.as_deref());
+    if !found.is_empty() && !args.force {
+        eprintln!(
+            "note: apply would stop here: {}",
+            crate::foreign::refusal(&found)
+        );
+    } else if let Err(e) = &order {
+        eprintln!("note: apply would stop here: {e:#}");
+    }
+    let commands = order.unwrap_or_else(|_| plan.commands());
+    print_plan(&mut out, args.json, &plan, &commands, &found, args.force)?;
+    Ok(Applied::new(exit_for(&plan, args.detailed_exitcode), 0))
+}
+
+/// The error of a failed batch: where tc stopped and why, the kernel's words, a hint, and
+/// what the restore (and the deletion of the ifbs this apply created) achieved.
+fn failure_message(
+    e: &crate::tc::BatchError,
+    n: usize,
+    restore: Result<String>,
+    undo: Option<Result<()>>,
+    created: &[String],
+) -> String {
+    let mut msg = match (&e.command, e.line, e.stop) {
+        (_, _, Some(crate::child::Stop::Signal(s))) => format!(
+            "interrupted by {} while tc -batch ran the {} commands of the plan: tc was stopped\n",
+            crate::child::signal_name(s),
+            n
+        ),
+        (_, _, Some(stop)) => format!("tc -batch of {} commands: {stop}\n", n),
+        (Some(cmd), Some(line), None) => {
+            format!("tc failed at line {line} of {} of the batch:\n  {cmd}\n", n)
+        }
+        _ => "tc -batch failed:\n".to_string(),
+    };
+    for l in e.stderr.lines().filter(|l| !l.trim().is_empty()) {
+        msg.push_str(&format!("  {}\n", l.trim()));
+    }
+    if let Some(h) = kernel_hint(&e.stderr, e.command.as_deref().unwrap_or("")) {
+        msg.push_str(&format!("hint: {h}\n"));
+    }
+    match restore {
+        Ok(m) => msg.push_str(&m),
+        Err(r) => msg.push_str(&format!(
+            "RESTORE INCOMPLETE, the interfaces are not as they were before the apply: {r:#}"
+        )),
+    }
+    if let Some(undo) = undo {
+        match undo {
+            Ok(()) => msg.push_str(&format!(
+                "\ndeleted the ifb device{} this apply had created: {}",
+                if created.len() == 1 { "" } else { "s" },
+                created.join(", ")
+            )),
+            Err(d) => msg.push_str(&format!("\nRESTORE INCOMPLETE: {d:#}")),
+        }
+    }
+    msg
+}
+
+/// The report of an apply that went through: JSON, or the plan and one line.
+fn print_applied(
+    out: &mut impl Write,
+    json: bool,
+    plan: &Plan,
+    commands: &[String],
+    found: &[crate::foreign::Foreign],
+    elapsed: std::time::Duration,
+) -> Result<()> {
+    if json {
+        let j = ApplyJson {
+            plan: PlanJson::new(plan, commands).with_foreign(found),
+            applied: commands.len(),
+            verified: true,
+        };
+        serde_json::to_writer_pretty(&mut *out, &j)?;
+        writeln!(out)?;
+    } else {
+        write!(
+            out,
+            "{}",
+            plan::render_human(&crate::escape::plan_for_display(plan))
+        )?;
+        write!(out, "{}", crate::foreign::render(found, true))?;
+        writeln!(
+            out,
+            "Applied {} command{} in one tc -batch ({:.1} ms); read back: in sync.",
+            commands.len(),
+            if commands.len() == 1 { "" } else { "s" },
+            elapsed.as_secs_f64() * 1000.0
+        )?;
+    }
+    Ok(())
 }
 
 /// The plan as the dry run and a refused apply print it: JSON (operations, tc lines and
