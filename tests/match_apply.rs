@@ -134,6 +134,22 @@ impl Lab {
         cmds
     }
 
+    /// `qosctl import a0`: the live tree as a policy, which must apply with 0 commands.
+    fn import_round_trip(&self) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qosctl"))
+            .args(["--netns", &self.pair.a, "import", "a0"])
+            .output()
+            .expect("run qosctl import");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(self.apply(&text), 0, "the imported policy:\n{text}");
+        text
+    }
+
     fn class_bytes(&self, classid: &str) -> u64 {
         let out = self.pair.tc(
             &self.pair.a,
@@ -279,6 +295,12 @@ fn ports_protocol_and_dscp_steer_within_one_device() {
     ] {
         assert!(text.contains(words), "{words} not in\n{text}");
     }
+    // import writes the matches back as `[[….match]]` entries (the port blocks as one range).
+    let imported = lab.import_round_trip();
+    assert!(
+        imported.contains("proto = \"tcp\"\ndport = \"5990-5999\""),
+        "{imported}"
+    );
 }
 
 /// `n` subscribers, each a class by its address (hashed from 32 on, see docs/match.md).
@@ -308,6 +330,8 @@ fn a_tier_crossing_the_hash_threshold_is_rebuilt_once_and_converges() {
     assert!(lab.apply(&subscribers(40)) > 0);
     assert_eq!(tables(), 1, "40 hosts: one hash table");
     assert_eq!(lab.apply(&subscribers(40)), 0);
+    let imported = lab.import_round_trip();
+    assert_eq!(imported.matches("[[interfaces.a0.classes.").count(), 40);
     // Down to 31: the tier is deleted whole (its table cannot go in the batch that unlinks
     // it) and its 31 rules added back unhashed, in one batch: 9 classes (their leaves go
     // with them), the tier, 31 rules.

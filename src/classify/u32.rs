@@ -62,6 +62,20 @@ impl serde::Serialize for Key {
     }
 }
 
+/// What keys test, per offset: (value, mask) with the words of one offset merged and
+/// zero masks dropped. How bits are split into keys does not change what they match, so
+/// two key lists match the same packets exactly when these are equal.
+pub fn bits_of(keys: &[Key]) -> BTreeMap<i32, (u32, u32)> {
+    let mut m: BTreeMap<i32, (u32, u32)> = BTreeMap::new();
+    for k in keys {
+        let e = m.entry(k.off).or_insert((0, 0));
+        e.0 |= k.value & k.mask;
+        e.1 |= k.mask;
+    }
+    m.retain(|_, (_, mask)| *mask != 0);
+    m
+}
+
 /// The tc arguments of a key list (an empty list is `match u32 0 0 at 0`: every packet).
 pub fn render_keys(keys: &[Key]) -> String {
     if keys.is_empty() {

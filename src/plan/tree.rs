@@ -252,11 +252,16 @@ fn purge_groups(desired: &[&Filter], live: &[&Filter], ops: &mut TreeOps) -> Has
     let mut purged = HashSet::new();
     for (g, lf) in &l_groups {
         let foreign = lf.iter().any(|f| !filter::is_managed(&f.kind));
+        // Some desired filter differs in protocol or kind from some live one: one pass over
+        // each side (a priority can hold 10,000 u32 rules).
+        let shapes = |fs: &[&Filter]| -> BTreeSet<(String, String)> {
+            fs.iter()
+                .map(|f| (f.protocol.clone(), f.kind.kind_name().to_string()))
+                .collect()
+        };
         let mismatch = d_groups.get(g).is_some_and(|df| {
-            df.iter().any(|d| {
-                lf.iter()
-                    .any(|l| l.protocol != d.protocol || l.kind.kind_name() != d.kind.kind_name())
-            })
+            let (d, l) = (shapes(df), shapes(lf));
+            !d.is_empty() && (l.len() > 1 || d.len() > 1 || d != l)
         });
         if !(foreign || mismatch || goes_whole(lf, d_groups.get(g))) {
             continue;

@@ -40,7 +40,7 @@ use crate::classify::action::Action;
 use crate::classify::layout::{Place, MATCH_PRIO_BASE};
 use crate::classify::read::{self as u32read, U32Body};
 use crate::classify::matcher::PortRange;
-use crate::classify::u32::{coalesce, decode, render_keys, Key};
+use crate::classify::u32::{bits_of, coalesce, decode, render_keys, Key};
 use crate::classify::{Family, Match};
 use crate::model::{Filter, Handle, Stats};
 use crate::plan::fields::push;
@@ -113,17 +113,7 @@ fn of(k: &FilterKind) -> Option<(&U32Handle, &Body, &[Action])> {
 
 /// Where a handle sits, whatever number the kernel gave the priority's root table.
 pub fn place(h: &U32Handle) -> Place {
-    if h.bucket == 0 && h.node == 0 {
-        Place::Table(h.ht)
-    } else if h.ht == 0 || h.is_auto_root() {
-        Place::Root(h.node)
-    } else {
-        Place::Bucket {
-            table: h.ht,
-            bucket: h.bucket,
-            node: h.node,
-        }
-    }
+    Place::of(*h)
 }
 
 /// The handle as tc takes it: `::5` for a root node the kernel numbers, else as printed.
@@ -171,18 +161,6 @@ pub fn summary(k: &FilterKind) -> String {
     parts.join(", ")
 }
 
-/// The keys as bits per offset: how they are split into words does not change what they
-/// match, and a zero mask matches everything.
-fn norm(keys: &[Key]) -> BTreeMap<i32, (u32, u32)> {
-    let mut m: BTreeMap<i32, (u32, u32)> = BTreeMap::new();
-    for k in keys {
-        let e = m.entry(k.off).or_insert((0, 0));
-        e.0 |= k.value & k.mask;
-        e.1 |= k.mask;
-    }
-    m.retain(|_, (_, mask)| *mask != 0);
-    m
-}
 
 fn actions_words(a: &[Action]) -> String {
     a.iter().map(Action::tc_args).collect::<Vec<_>>().join(" ")
@@ -242,7 +220,7 @@ impl FilterDef for Def {
         match body {
             Body::Table { divisor } => (0u8, *divisor).hash(&mut s),
             Body::Link { table, hash_off } => (1u8, *table, *hash_off).hash(&mut s),
-            Body::Rule { keys, .. } => (2u8, norm(keys)).hash(&mut s),
+            Body::Rule { keys, .. } => (2u8, bits_of(keys)).hash(&mut s),
         }
         s.finish()
     }
