@@ -11,12 +11,17 @@
 //!   (or the policy has no classes to compare with: netem-only or empty).
 //!   Or `netem 1:` without classes (an impairment-only interface).
 //! - **leaf qdisc**: on class `1:m` with handle `m:`, of a kind qosctl writes.
-//! - **filter** on the root: `fw`, `protocol all`, at [`FW_FILTER_PRIO`].
-//! - **ingress / clsact**: qosctl writes none yet, so every one is foreign.
+//! - **filter** on the root: `fw`, `protocol all`, at [`FW_FILTER_PRIO`]; u32 filters that
+//!   the u32 reader found in qosctl's shape (`kind/filter/u32.rs`).
+//! - **ingress**: an `ingress` qdisc whose only filter is qosctl's hook (u32 match-all at
+//!   node 1 of prio 1 whose actions restore the mark, police, and redirect to this device's
+//!   own ifb, `crate::link`); clsact, OVS's matchall/basic policers and a redirect to any
+//!   other device are foreign.
 //!
 //! Kernel defaults (handle `0:`, noqueue, pfifo_fast, mq) never reach this module: the
-//! reader maps them to "nothing". qosctl never creates or deletes links, so an ifb is
-//! never destroyed; a redirect into one is named when the plan would remove it.
+//! reader maps them to "nothing". qosctl creates and deletes only ifbs whose alias says they
+//! are its own (`crate::link`); a foreign ifb is never touched, and a redirect into one is
+//! named when the plan would remove it.
 //!
 //! The overlap rule is the conservative part: a hand-made `htb 1:` tree built exactly in
 //! qosctl's shape *and* sharing a class handle with the policy is taken as qosctl's (the
@@ -28,6 +33,7 @@ use serde::Serialize;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use crate::classify::action::Action;
 use crate::model::{DeviceState, Filter, FilterKind, Handle, Parent, Qdisc, QdiscKind};
 use crate::plan::{Obj, Op, Plan};
 use crate::resolve::FW_FILTER_PRIO;
@@ -64,11 +70,12 @@ pub fn find(desired: &crate::model::Desired, live: &[DeviceState], plan: &Plan) 
             })
         };
         for q in l.qdiscs.iter().filter(|q| q.parent == Parent::Ingress) {
-            if p.ops.iter().any(|op| touches_ingress(op, q)) {
+            let touched = p.ops.iter().any(|op| touches_ingress(op, q));
+            if touched && !ingress_is_ours(q, l) {
                 push(
                     ingress_object(q, l),
                     ingress_why(q, l),
-                    ingress_replacement(l),
+                    ingress_replacement(&d.state, l),
                 );
             }
         }
@@ -216,12 +223,21 @@ fn leaf_is_ours(q: &Qdisc, class: Handle) -> bool {
     q.handle == Handle::qdisc(class.minor) && !matches!(q.kind, QdiscKind::Other { .. })
 }
 
+/// fw at its priority, or a u32 filter in qosctl's shape (the u32 reader gives
+/// `FilterKind::U32` only to those, see `kind/filter/u32.rs`).
 fn filter_is_ours(f: &Filter) -> bool {
-    matches!(f.kind, FilterKind::Fw { .. }) && f.prio == FW_FILTER_PRIO && f.protocol == "all"
+    match f.kind {
+        FilterKind::Fw { .. } => f.prio == FW_FILTER_PRIO && f.protocol == "all",
+        FilterKind::U32 { .. } => true,
+        FilterKind::Other { .. } => false,
+    }
 }
 
 fn filter_why() -> String {
-    format!("qosctl's filters are fw, protocol all, at prio {FW_FILTER_PRIO}")
+    format!(
+        "qosctl's filters are fw, protocol all, at prio {FW_FILTER_PRIO}, and u32 in its \
+         own layout (docs/match.md)"
+    )
 }
 
 fn filter_object(f: &Filter) -> String {
@@ -244,10 +260,15 @@ fn filter_object(f: &Filter) -> String {
 }
 
 fn filter_replacement(desired: &DeviceState, prio: u16) -> String {
-    let n = desired.filters.iter().filter(|f| f.prio == prio).count();
-    match n {
-        0 => "nothing".into(),
-        n => format!("the policy's {n} fw filter{} at prio {prio}", plural(n)),
+    let at: Vec<&Filter> = desired.filters.iter().filter(|f| f.prio == prio).collect();
+    match at.first() {
+        None => "nothing".into(),
+        Some(f) => format!(
+            "the policy's {} {} filter{} at prio {prio}",
+            at.len(),
+            f.kind.kind_name(),
+            plural(at.len())
+        ),
     }
 }
 
@@ -298,6 +319,18 @@ fn root_replacement(desired: &DeviceState) -> String {
             s
         }
     }
+}
+
+/// qosctl's ingress side: an `ingress` qdisc whose every filter is qosctl's hook into this
+/// device's own ifb, or its policer (`link::hook_of`). An OVS or Neutron policer, a
+/// redirect to another ifb, any other classifier there, or clsact, is foreign.
+fn ingress_is_ours(q: &Qdisc, live: &DeviceState) -> bool {
+    matches!(q.kind, QdiscKind::Ingress)
+        && live
+            .filters
+            .iter()
+            .filter(|f| f.parent.is_ingress_side())
+            .all(|f| crate::link::is_own_hook(f, &live.device))
 }
 
 /// `ingress`/`clsact`: the tc kind word (the model's `Parent::Ingress` holds both).
@@ -351,7 +384,13 @@ fn ingress_why(q: &Qdisc, live: &DeviceState) -> String {
     }
 }
 
-fn ingress_replacement(live: &DeviceState) -> String {
+fn ingress_replacement(desired: &DeviceState, live: &DeviceState) -> String {
+    if let Some(f) = desired.filters.iter().find(|f| f.parent == Handle::INGRESS) {
+        return format!(
+            "the policy's ingress hook ({})",
+            crate::kind::filter::describe(&f.kind)
+        );
+    }
     let policed = live
         .filters
         .iter()
@@ -383,19 +422,19 @@ impl Policer {
         match self {
             Policer::Ovs => format!(
                 "Open vSwitch's ingress policer: the Interface's ingress_policing_rate, which \
-                 Neutron's OVS agent also sets for a QoS bandwidth limit. qosctl writes no \
-                 ingress side: clear it in OVS (ovs-vsctl set interface {dev} \
+                 Neutron's OVS agent also sets for a QoS bandwidth limit, not qosctl's: \
+                 clear it in OVS (ovs-vsctl set interface {dev} \
                  ingress_policing_rate=0), or let --force remove it (OVS puts it back when it \
                  reconfigures the port)"
             ),
             Policer::NeutronLinuxbridge => format!(
                 "Neutron's policer: the linuxbridge agent's QoS bandwidth limit on traffic \
-                 from the VM on {dev}. qosctl writes no ingress side: remove the QoS policy from \
+                 from the VM on {dev}, not qosctl's: remove the QoS policy from \
                  the port in Neutron, or let --force remove it (the agent puts it back on its \
                  next sync)"
             ),
-            Policer::Other => "an ingress policer (a police action) that qosctl did not write; \
-                 qosctl writes no ingress side: remove it yourself or with --force"
+            Policer::Other => "an ingress policer (a police action) that qosctl did not write: \
+                 remove it yourself or with --force"
                 .into(),
         }
     }
@@ -448,6 +487,16 @@ fn matches_everything(summary: &str) -> bool {
 
 /// `to_dev` of a mirred action (`action mirred "redirect" "egress" "ifb0"`).
 fn redirect_target(f: &Filter) -> Option<&str> {
+    if let FilterKind::U32 { actions, .. } = &f.kind {
+        return actions.iter().find_map(|a| match a {
+            Action::Mirred {
+                redirect: true,
+                dev,
+                ..
+            } => Some(dev.as_str()),
+            _ => None,
+        });
+    }
     let FilterKind::Other { summary, .. } = &f.kind else {
         return None;
     };

@@ -128,6 +128,7 @@ fn device(w: &mut Writer, st: &DeviceState) {
                 if !htb_tree(w, st, &header, &mut used) {
                     return;
                 }
+                used_u32_structure(st, &mut used);
             }
             QdiscKind::Netem(n) if root.handle == Handle::qdisc(1) && st.classes.is_empty() => {
                 w.line(format!("[{header}]"));
@@ -291,6 +292,7 @@ fn class(w: &mut Writer, ctx: &mut Ctx, c: &Class, parent_ceil: Rate, parent_hea
         }
         marks(w, ctx, c.handle);
         leaf(w, ctx, c.handle);
+        matches(w, ctx, c.handle, &header);
     }
     for k in kids {
         class(w, ctx, k, c.ceil, &header);
@@ -346,6 +348,78 @@ fn marks(w: &mut Writer, ctx: &mut Ctx, class: Handle) {
     if !marks.is_empty() {
         let list: Vec<String> = marks.iter().map(|m| format!("{m:#x}")).collect();
         w.line(format!("marks = [{}]", list.join(", ")));
+    }
+}
+
+/// qosctl's own u32 rules on 1: that steer to this class, as `[[….match]]` entries (a port
+/// range's blocks folded back into the range), and `set_dscp` from their pedit. Written last
+/// in the class: after a `[[…]]` header, keys belong to the entry. The tables and links
+/// of hashed tiers follow from the matches (`used_u32_structure`).
+fn matches(w: &mut Writer, ctx: &mut Ctx, class: Handle, class_header: &str) {
+    use crate::classify::action::Action;
+    use crate::kind::filter::u32::Body;
+    let mut found = Vec::new();
+    let mut dscp = None;
+    for (i, f) in ctx.st.filters.iter().enumerate() {
+        let FilterKind::U32 {
+            body: Body::Rule { m: Some(m), .. },
+            actions,
+            ..
+        } = &f.kind
+        else {
+            continue;
+        };
+        if f.parent != Handle::qdisc(1) || f.classid != Some(class) {
+            continue;
+        }
+        ctx.used.filters.insert(i);
+        found.push(m.clone());
+        dscp = dscp.or(actions.iter().find_map(|a| match a {
+            Action::SetDscp { dscp, .. } => Some(*dscp),
+            _ => None,
+        }));
+    }
+    if let Some(d) = dscp {
+        w.line(format!("set_dscp = \"{d}\""));
+    }
+    let header = format!("{class_header}.match");
+    for m in crate::classify::u32::coalesce(found) {
+        w.line(format!("[[{header}]]"));
+        let port = |p: crate::classify::matcher::PortRange| {
+            if p.lo == p.hi {
+                p.lo.to_string()
+            } else {
+                format!("\"{p}\"")
+            }
+        };
+        let fields = [
+            ("src", m.src.map(|v| format!("\"{v}\""))),
+            ("dst", m.dst.map(|v| format!("\"{v}\""))),
+            ("proto", m.proto.map(|v| format!("\"{v}\""))),
+            ("sport", m.sport.map(port)),
+            ("dport", m.dport.map(port)),
+            ("dscp", m.dscp.map(|v| format!("\"{v}\""))),
+        ];
+        for (k, v) in fields {
+            if let Some(v) = v {
+                w.line(format!("{k} = {v}"));
+            }
+        }
+    }
+}
+
+/// The hash tables and links of qosctl's hashed tiers: not written (the policy's matches
+/// make them), not left over.
+fn used_u32_structure(st: &DeviceState, used: &mut Used) {
+    use crate::kind::filter::u32::Body;
+    for (i, f) in st.filters.iter().enumerate() {
+        if let FilterKind::U32 {
+            body: Body::Table { .. } | Body::Link { .. },
+            ..
+        } = f.kind
+        {
+            used.filters.insert(i);
+        }
     }
 }
 
@@ -605,6 +679,13 @@ fn filter_words(f: &Filter) -> String {
     match &f.kind {
         FilterKind::Fw { mark, mask } => {
             let _ = write!(s, " mark {mark:#x}/{mask:#x}");
+        }
+        FilterKind::U32 { handle, .. } => {
+            let _ = write!(
+                s,
+                " handle {handle} [{}]",
+                crate::kind::filter::u32::summary(&f.kind)
+            );
         }
         FilterKind::Other {
             handle, summary, ..

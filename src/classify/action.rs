@@ -11,6 +11,9 @@
 
 use std::fmt;
 
+use serde::{Serialize, Serializer};
+
+use super::matcher::{Dscp, Family};
 use crate::tc::read::json::J;
 use crate::tc::read::text;
 use crate::units::{Rate, Size};
@@ -102,6 +105,15 @@ pub enum Action {
         how: Restore,
         zone: u16,
     },
+    /// `pedit ex munge ip dsfield set V retain 0xfc pipe` (IPv4) or `… ip6 traffic_class …`
+    /// (IPv6): rewrites the six DSCP bits, keeps the two ECN bits (a class's `set_dscp`).
+    SetDscp {
+        family: Family,
+        dscp: Dscp,
+    },
+    /// `csum iph`: recomputes the IPv4 header checksum after a rewrite. (IPv6 has none, and
+    /// the traffic class is not in the TCP/UDP pseudo-header, so IPv6 needs no csum.)
+    Csum,
     /// A kind qosctl does not write (gact, skbedit, …): shown, never kept.
     Other {
         kind: String,
@@ -148,8 +160,26 @@ impl Action {
                     format!("action ctinfo cpmark {mask:#x} zone {zone} pipe")
                 }
             },
+            Action::SetDscp { family, dscp } => {
+                let field = match family {
+                    Family::V4 => "ip dsfield",
+                    Family::V6 => "ip6 traffic_class",
+                };
+                format!(
+                    "action pedit ex munge {field} set {:#04x} retain 0xfc pipe",
+                    dscp.value() << 2
+                )
+            }
+            Action::Csum => "action csum iph".to_string(),
             Action::Other { kind } => format!("action {kind}"),
         }
+    }
+}
+
+impl Serialize for Action {
+    /// As `show` words it (`redirect to ifb-eth0`): the JSON of plans and of `show --json`.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
     }
 }
 
@@ -172,8 +202,74 @@ impl fmt::Display for Action {
                 how: Restore::Ctinfo { mask },
                 ..
             } => write!(f, "restore conntrack mark {mask:#x}"),
+            Action::SetDscp { dscp, .. } => write!(f, "set dscp {dscp}"),
+            Action::Csum => f.write_str("fix checksum"),
             Action::Other { kind } => write!(f, "action {kind}"),
         }
+    }
+}
+
+/// Actions from the words [`Action::tc_args`] writes (`action mirred egress redirect dev
+/// ifb0 action police …`): how a saved state (`show --json`, a confirm record) gives its
+/// actions back. Words of a kind qosctl does not write are `Action::Other`.
+pub fn from_tc_args(s: &str) -> Vec<Action> {
+    let w: Vec<&str> = s.split_whitespace().collect();
+    let mut out = Vec::new();
+    for part in w.split(|x| *x == "action").filter(|p| !p.is_empty()) {
+        out.push(args_action(part));
+    }
+    out
+}
+
+fn args_action(w: &[&str]) -> Action {
+    let other = || Action::Other {
+        kind: w.first().unwrap_or(&"?").to_string(),
+    };
+    match w {
+        ["mirred", dir, how, "dev", dev, ..] => Action::Mirred {
+            redirect: *how == "redirect",
+            egress: *dir == "egress",
+            dev: dev.to_string(),
+        },
+        ["police", ..] => {
+            let (exceed, conform) = after(w, "conform-exceed")
+                .and_then(|a| a.split_once('/'))
+                .map(|(e, c)| (Control::parse(e), Control::parse(c)))
+                .unwrap_or((None, None));
+            Action::Police(Police {
+                rate: after(w, "rate").and_then(text::rate).unwrap_or(Rate(0)),
+                burst: after(w, "burst").and_then(text::size).unwrap_or(Size(0)),
+                mtu: after(w, "mtu").and_then(text::size),
+                exceed: exceed.unwrap_or(Control::Drop),
+                conform: conform.unwrap_or(Control::Ok),
+            })
+        }
+        ["connmark", ..] => Action::RestoreMark {
+            how: Restore::Connmark,
+            zone: after(w, "zone").and_then(|z| z.parse().ok()).unwrap_or(0),
+        },
+        ["ctinfo", ..] => Action::RestoreMark {
+            how: Restore::Ctinfo {
+                mask: after(w, "cpmark")
+                    .and_then(text::hex)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(u32::MAX),
+            },
+            zone: after(w, "zone").and_then(|z| z.parse().ok()).unwrap_or(0),
+        },
+        ["pedit", "ex", "munge", fam, _, "set", v, ..] => {
+            let family = if *fam == "ip6" {
+                Family::V6
+            } else {
+                Family::V4
+            };
+            match text::hex(v).and_then(|v| Dscp::new((v >> 2) as u8)) {
+                Some(dscp) => Action::SetDscp { family, dscp },
+                None => other(),
+            }
+        }
+        ["csum", "iph", ..] => Action::Csum,
+        _ => other(),
     }
 }
 
@@ -223,10 +319,58 @@ fn json_action(a: &J) -> Action {
             },
             zone: zone(a),
         },
+        "pedit" => {
+            let keys: Vec<(Option<String>, i64, u32, u32)> = a
+                .get("keys")
+                .and_then(J::as_array)
+                .unwrap_or(&[])
+                .iter()
+                .map(|k| {
+                    let hex = |n: &str| {
+                        k.get(n)
+                            .and_then(J::as_hex)
+                            .and_then(|v| u32::try_from(v).ok())
+                            .unwrap_or(0)
+                    };
+                    (
+                        k.get("htype").and_then(J::as_str).map(str::to_string),
+                        k.get("offset").and_then(J::as_i64).unwrap_or(-1),
+                        hex("val"),
+                        hex("mask"),
+                    )
+                })
+                .collect();
+            pedit_dscp(&keys).unwrap_or(Action::Other {
+                kind: "pedit".into(),
+            })
+        }
+        "csum" => match a.get("csum").and_then(J::as_str) {
+            Some("iph") | None => Action::Csum,
+            Some(_) => Action::Other {
+                kind: "csum".into(),
+            },
+        },
         other => Action::Other {
             kind: other.to_string(),
         },
     }
+}
+
+/// A pedit that rewrites exactly the six DSCP bits (one key at offset 0: IPv4 `ex munge ip
+/// dsfield … retain 0xfc`, changed bits `00fc0000`; IPv6 `ex munge ip6 traffic_class …`,
+/// changed bits `0fc00000`); any other pedit is not one qosctl writes.
+fn pedit_dscp(keys: &[(Option<String>, i64, u32, u32)]) -> Option<Action> {
+    let [(htype, 0, val, mask)] = keys else {
+        return None;
+    };
+    let family = match (htype.as_deref(), !mask) {
+        (None | Some("ipv4") | Some("network"), 0x00fc_0000) => Family::V4,
+        (None | Some("ipv6") | Some("network"), 0x0fc0_0000) => Family::V6,
+        _ => return None,
+    };
+    let shift = if family == Family::V4 { 18 } else { 22 };
+    let dscp = Dscp::new(((val & !mask) >> shift) as u8)?;
+    Some(Action::SetDscp { family, dscp })
 }
 
 fn zone(a: &J) -> u16 {
@@ -250,9 +394,41 @@ pub fn from_text(lines: &[&str]) -> Vec<Action> {
         let body = rest.split_once(':').map(|(_, b)| b.trim()).unwrap_or("");
         let w: Vec<&str> = body.split_whitespace().collect();
         let next = lines.get(i + 1).copied().unwrap_or("");
-        out.push(text_action(&w, next));
+        let action = match w.first() {
+            Some(&"pedit") => text_pedit(&lines[i + 1..]),
+            _ => text_action(&w, next),
+        };
+        out.push(action);
     }
     out
+}
+
+/// The key lines of a pedit (`key #0  at ipv4+0: val 00b80000 mask ff03ffff`, or `at 0:`
+/// for the legacy header type), up to the next action.
+fn text_pedit(rest: &[&str]) -> Action {
+    let mut keys = Vec::new();
+    for l in rest.iter().take_while(|l| !l.starts_with("action order ")) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let Some(at) = after(&w, "at") else { continue };
+        if !l.starts_with("key #") {
+            continue;
+        }
+        let at = at.trim_end_matches(':');
+        let (htype, off) = match at.split_once('+') {
+            Some((h, o)) => (Some(h.to_string()), o),
+            None => (None, at),
+        };
+        let hex = |k: &str| after(&w, k).and_then(|v| u32::from_str_radix(v, 16).ok());
+        let (Some(val), Some(mask), Ok(off)) =
+            (hex("val").or(hex("add")), hex("mask"), off.parse())
+        else {
+            continue;
+        };
+        keys.push((htype, off, val, mask));
+    }
+    pedit_dscp(&keys).unwrap_or(Action::Other {
+        kind: "pedit".into(),
+    })
 }
 
 fn after<'a>(t: &[&'a str], k: &str) -> Option<&'a str> {
@@ -287,6 +463,7 @@ fn text_action(w: &[&str], next: &str) -> Action {
                 conform: conform.unwrap_or(Control::Ok),
             })
         }
+        Some("csum") if w.get(1) == Some(&"(iph)") => Action::Csum,
         Some(k @ ("connmark" | "ctinfo")) => {
             let zone = after(w, "zone").and_then(|z| z.parse().ok()).unwrap_or(0);
             let how = if k == "connmark" {
@@ -346,6 +523,91 @@ mod tests {
             }
             .tc_args(),
             "action connmark zone 3 pipe"
+        );
+    }
+
+    /// The shapes of iproute2's print_pedit and print_csum (m_pedit.c, m_csum.c) for the
+    /// two pedits qosctl writes, JSON and text.
+    #[test]
+    fn pedit_dscp_and_csum_read_back() {
+        let ef: Dscp = "EF".parse().unwrap();
+        let json = r#"[{"order":1,"kind":"pedit","control_action":{"type":"pipe"},"nkeys":1,"index":1,"ref":1,"bind":1,"keys":[{"htype":"ipv4","offset":0,"cmd":"set","val":"b80000","mask":"ff03ffff"}]},{"order":2,"kind":"csum","csum":"iph","control_action":{"type":"pass"},"index":1,"ref":1,"bind":1},{"order":1,"kind":"pedit","keys":[{"htype":"ipv6","offset":0,"cmd":"set","val":"b800000","mask":"f03fffff"}]},{"order":1,"kind":"pedit","keys":[{"htype":"ipv4","offset":8,"cmd":"set","val":"1","mask":"ffffff00"}]}]"#;
+        let v = crate::tc::read::json::parse(json).unwrap();
+        assert_eq!(
+            from_json(Some(&v)),
+            vec![
+                Action::SetDscp {
+                    family: Family::V4,
+                    dscp: ef
+                },
+                Action::Csum,
+                Action::SetDscp {
+                    family: Family::V6,
+                    dscp: ef
+                },
+                Action::Other {
+                    kind: "pedit".into()
+                },
+            ]
+        );
+        let lines = [
+            "action order 1:  pedit action pipe keys 1",
+            "index 1 ref 1 bind 1",
+            "key #0  at ipv4+0: val 00b80000 mask ff03ffff",
+            "action order 2: csum (iph) action pass",
+            "index 1 ref 1 bind 1",
+            "action order 3:  pedit action pipe keys 1",
+            "index 2 ref 1 bind 1",
+            "key #0  at ipv6+0: val 0b800000 mask f03fffff",
+        ];
+        assert_eq!(
+            from_text(&lines),
+            vec![
+                Action::SetDscp {
+                    family: Family::V4,
+                    dscp: ef
+                },
+                Action::Csum,
+                Action::SetDscp {
+                    family: Family::V6,
+                    dscp: ef
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn tc_args_read_back() {
+        let all = vec![
+            Action::RestoreMark {
+                how: Restore::Ctinfo { mask: 0xff },
+                zone: 2,
+            },
+            Action::RestoreMark {
+                how: Restore::Connmark,
+                zone: 0,
+            },
+            Action::Police(Police::drop_above(Rate(3_000_000), Size(37_500))),
+            Action::redirect_to("ifb-eth0"),
+            Action::SetDscp {
+                family: Family::V6,
+                dscp: "AF41".parse().unwrap(),
+            },
+            Action::SetDscp {
+                family: Family::V4,
+                dscp: "EF".parse().unwrap(),
+            },
+            Action::Csum,
+        ];
+        let args: Vec<String> = all.iter().map(Action::tc_args).collect();
+        assert_eq!(from_tc_args(&args.join(" ")), all);
+        assert_eq!(
+            all[5].tc_args(),
+            "action pedit ex munge ip dsfield set 0xb8 retain 0xfc pipe"
+        );
+        assert_eq!(
+            all[4].tc_args(),
+            "action pedit ex munge ip6 traffic_class set 0x88 retain 0xfc pipe"
         );
     }
 

@@ -63,11 +63,12 @@ pub enum Place {
 }
 
 impl Place {
-    /// The place of a filter read back from the kernel.
+    /// The place of a handle, read back (`800::5`) or written (`::5`: table 0 is the
+    /// priority's root table, which the kernel numbers).
     pub fn of(h: U32Handle) -> Place {
         if h.bucket == 0 && h.node == 0 {
             Place::Table(h.ht)
-        } else if h.is_auto_root() {
+        } else if h.ht == 0 || h.is_auto_root() {
             Place::Root(h.node)
         } else {
             Place::Bucket {
@@ -231,17 +232,7 @@ impl MatchFilter {
 }
 
 fn same_bits(a: &[Key], b: &[Key]) -> bool {
-    let norm = |k: &[Key]| {
-        let mut m: BTreeMap<i32, (u32, u32)> = BTreeMap::new();
-        for k in k {
-            let e = m.entry(k.off).or_insert((0, 0));
-            e.0 |= k.value & k.mask;
-            e.1 |= k.mask;
-        }
-        m.retain(|_, (_, mask)| *mask != 0);
-        m
-    };
-    norm(a) == norm(b)
+    super::u32::bits_of(a) == super::u32::bits_of(b)
 }
 
 /// The planner's key for a live u32 object.

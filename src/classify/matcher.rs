@@ -649,6 +649,13 @@ impl fmt::Display for Match {
     }
 }
 
+impl serde::Serialize for Match {
+    /// In the policy's words (`dst 10.0.0.5/32 dport 443`), as `show` prints it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
 impl FromStr for Match {
     type Err = FieldError;
     /// The words [`Display`](fmt::Display) prints, read back: `dst 10.0.0.5/32 proto tcp

@@ -50,6 +50,13 @@ impl U32Handle {
     }
 }
 
+impl serde::Serialize for U32Handle {
+    /// As tc prints it (`800::5`).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for U32Handle {
     /// As tc prints it: `800:`, `800::801`, `3:5:800`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -198,6 +205,30 @@ fn head(o: &J) -> Result<(Option<Handle>, String, u16)> {
 
 fn from_json(o: &J, opts: &J) -> Result<U32Filter> {
     let (parent, protocol, prio) = head(o)?;
+    json_options(opts, parent, protocol, prio)
+}
+
+/// One u32 entry of a dump that `tc/read/filter.rs` has already split into its head
+/// (parent, protocol, prio) and its options (JSON, or the text form: the words after the
+/// kind on the head line and the continuation lines).
+pub fn from_entry(e: &crate::tc::read::filter::Entry) -> Result<U32Filter> {
+    use crate::tc::read::filter::Opts;
+    let parent = Some(e.parent);
+    match &e.opts {
+        Opts::Json(j) => json_options(j, parent, e.protocol.clone(), e.prio),
+        Opts::Text { text, lines } => {
+            let all = format!("{text}\n{}", lines.join("\n"));
+            text_options(&all, parent, e.protocol.clone(), e.prio)
+        }
+    }
+}
+
+fn json_options(
+    opts: &J,
+    parent: Option<Handle>,
+    protocol: String,
+    prio: u16,
+) -> Result<U32Filter> {
     // Before 6.1 the options are text inside the JSON; the actions stay JSON.
     if let Some(raw) = opts.raw_text() {
         let mut f = text_options(&raw, parent, protocol, prio)?;

@@ -52,6 +52,30 @@ impl fmt::Display for Key {
     }
 }
 
+impl serde::Serialize for Key {
+    /// `0a000005/ffffffff at 16`, as tc prints a key.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!(
+            "{:08x}/{:08x} at {}",
+            self.value, self.mask, self.off
+        ))
+    }
+}
+
+/// What keys test, per offset: (value, mask) with the words of one offset merged and
+/// zero masks dropped. How bits are split into keys does not change what they match, so
+/// two key lists match the same packets exactly when these are equal.
+pub fn bits_of(keys: &[Key]) -> BTreeMap<i32, (u32, u32)> {
+    let mut m: BTreeMap<i32, (u32, u32)> = BTreeMap::new();
+    for k in keys {
+        let e = m.entry(k.off).or_insert((0, 0));
+        e.0 |= k.value & k.mask;
+        e.1 |= k.mask;
+    }
+    m.retain(|_, (_, mask)| *mask != 0);
+    m
+}
+
 /// The tc arguments of a key list (an empty list is `match u32 0 0 at 0`: every packet).
 pub fn render_keys(keys: &[Key]) -> String {
     if keys.is_empty() {

@@ -78,7 +78,8 @@ pub fn diff_hook(hook: Parent, desired: &DeviceState, live: &DeviceState) -> Vec
                 let mut ops = vec![remove(Obj::Qdisc(l.clone()), Some(reason.clone()))];
                 ops.extend(order::add_tree(d, desired, Some(reason)));
                 ops
-            } else if d.kind.is_classful() {
+            } else if d.kind.is_classful() || hook == Parent::Ingress {
+                // The ingress qdisc has no classes: its diff is the diff of its filters.
                 let tree = Tree {
                     root: d.handle,
                     filter_parent: d.handle,
@@ -206,15 +207,28 @@ fn filter_ops(
                     .push(remove(Obj::Filter((*l).clone()), why()));
                 ops.filters_on.push(add(Obj::Filter((*d).clone()), why()));
             }
-            Some(d) if d.classid != l.classid => ops.filters_on.push(Op::Change {
-                obj: Obj::Filter((*d).clone()),
-                fields: vec![FieldDiff {
-                    field: "classid",
-                    live: opt_handle(l.classid),
-                    desired: opt_handle(d.classid),
-                }],
-            }),
-            Some(_) => {}
+            Some(d) => {
+                let def = d.kind.def();
+                let mut fields = Vec::new();
+                if d.classid != l.classid {
+                    fields.push(FieldDiff {
+                        field: "classid",
+                        live: opt_handle(l.classid),
+                        desired: opt_handle(d.classid),
+                    });
+                }
+                fields.extend(def.fields(&d.kind, &l.kind));
+                if !fields.is_empty() {
+                    let obj = Filter {
+                        kind: def.in_place_of(&d.kind, &l.kind),
+                        ..(*d).clone()
+                    };
+                    ops.filters_on.push(Op::Change {
+                        obj: Obj::Filter(obj),
+                        fields,
+                    });
+                }
+            }
         }
     }
     for d in keyed.added {
@@ -238,13 +252,18 @@ fn purge_groups(desired: &[&Filter], live: &[&Filter], ops: &mut TreeOps) -> Has
     let mut purged = HashSet::new();
     for (g, lf) in &l_groups {
         let foreign = lf.iter().any(|f| !filter::is_managed(&f.kind));
+        // Some desired filter differs in protocol or kind from some live one: one pass over
+        // each side (a priority can hold 10,000 u32 rules).
+        let shapes = |fs: &[&Filter]| -> BTreeSet<(String, String)> {
+            fs.iter()
+                .map(|f| (f.protocol.clone(), f.kind.kind_name().to_string()))
+                .collect()
+        };
         let mismatch = d_groups.get(g).is_some_and(|df| {
-            df.iter().any(|d| {
-                lf.iter()
-                    .any(|l| l.protocol != d.protocol || l.kind.kind_name() != d.kind.kind_name())
-            })
+            let (d, l) = (shapes(df), shapes(lf));
+            !d.is_empty() && (l.len() > 1 || d.len() > 1 || d != l)
         });
-        if !(foreign || mismatch) {
+        if !(foreign || mismatch || goes_whole(lf, d_groups.get(g))) {
             continue;
         }
         purged.insert(*g);
@@ -262,6 +281,21 @@ fn purge_groups(desired: &[&Filter], live: &[&Filter], ops: &mut TreeOps) -> Has
         ops.filters_off.push(remove(obj, None));
     }
     purged
+}
+
+/// A group of a kind that deletes whole priorities (`FilterDef::whole_prio`, u32) goes with
+/// one command when the policy keeps nothing of it, or when an object that can only go
+/// with its priority (a u32 hash table) goes; what the policy keeps there is then re-added.
+fn goes_whole(live: &[&Filter], desired: Option<&Vec<&Filter>>) -> bool {
+    if !live.iter().all(|f| f.kind.def().whole_prio()) {
+        return false;
+    }
+    let Some(desired) = desired else {
+        return true;
+    };
+    let keys: HashSet<_> = desired.iter().map(|f| filter::key(f)).collect();
+    live.iter()
+        .any(|f| f.kind.def().pins_prio(&f.kind) && !keys.contains(&filter::key(f)))
 }
 
 /// Leaf qdiscs, keyed by the class they hang on. Those under a doomed class go with it;

@@ -11,6 +11,7 @@ use std::fmt;
 use super::diag::{did_you_mean, Diagnostic, Severity};
 use super::node::{Span, Value};
 use super::schema::{toml_key, TreeName, LEAF_KINDS, MAX_CLASS_DEPTH};
+use crate::classify::MatchError;
 use crate::units::{Rate, UnitError};
 
 /// Who a rate rule speaks of: a tree (its root class) or one of its classes.
@@ -37,6 +38,8 @@ pub enum Place<'a> {
     /// A tree with a table of its own (ingress).
     Tree(TreeName<'a>),
     Class(&'a str),
+    /// A `[[….match]]` entry of a class.
+    Match(&'a str),
     Leaf(&'a str),
     /// A value written as a table: `rate = { percent = 40 }`.
     Value(&'a str),
@@ -51,6 +54,7 @@ impl fmt::Display for Place<'_> {
             Place::Interface(alias) => write!(f, "interface \"{alias}\""),
             Place::Tree(t) => t.fmt(f),
             Place::Class(path) => write!(f, "class \"{path}\""),
+            Place::Match(path) => write!(f, "a match of class \"{path}\""),
             Place::Leaf(kind) => write!(f, "leaf \"{kind}\""),
             Place::Value(key) => write!(f, "\"{key}\""),
             Place::Named(name) => write!(f, "{name}"),
@@ -134,7 +138,20 @@ pub enum Problem<'a> {
     },
     NoInterface,
     NoInterfaceInTable,
-    IngressNotSupported,
+    /// `police = { … }` without its rate or its burst.
+    PoliceMissing {
+        key: &'static str,
+    },
+    /// `restore_mark` on an ingress without a tree: no class to classify into.
+    RestoreWithoutTree {
+        tree: TreeName<'a>,
+    },
+    /// The ifb of an ingress tree would be named like another interface's ifb, or like a
+    /// device of the policy.
+    IfbNameTaken {
+        ifb: &'a str,
+        by: &'a str,
+    },
     InvalidDevice {
         device: &'a str,
         why: String,
@@ -146,7 +163,14 @@ pub enum Problem<'a> {
     InvalidClassName {
         name: &'a str,
     },
-    MatchNotSupported,
+    /// A match field or entry that is not valid (classify's own words and fix).
+    Match(MatchError),
+    InnerMatch {
+        path: &'a str,
+    },
+    InnerSetDscp {
+        path: &'a str,
+    },
     NoRate {
         path: &'a str,
     },
@@ -279,6 +303,24 @@ pub enum Problem<'a> {
         mark: u32,
         by: Option<&'a str>,
     },
+    /// The same match steers into another class.
+    MatchTaken {
+        words: String,
+        by: &'a str,
+    },
+    /// Two equally specific matches of different classes overlap: nothing says which wins.
+    MatchAmbiguous {
+        words: String,
+        other: String,
+        by: &'a str,
+    },
+    MarkMask,
+    TooManyMatches {
+        error: String,
+    },
+    SetDscpWithoutMatch {
+        path: &'a str,
+    },
     NoDefault {
         tree: TreeName<'a>,
         first_leaf: Option<&'a str>,
@@ -382,7 +424,9 @@ impl Problem<'_> {
             )),
             NoInterface => s("add e.g. [interfaces.wan] with device = \"eth0\" and rate = \"20mbit\""),
             NoInterfaceInTable => s("add e.g. [interfaces.wan] with device = \"eth0\""),
-            IngressNotSupported => s("shape the download direction on the other end of the link for now"),
+            RestoreWithoutTree { .. } => s("give the ingress classes with marks, or drop restore_mark"),
+            IfbNameTaken { .. } => s("rename one of the devices (the ifb name is derived from the device: docs/ingress.md)"),
+            PoliceMissing { .. } => s("write e.g. police = { rate = \"1mbit\", burst = \"16KiB\" }"),
             InvalidDevice { defaulted_from, .. } => defaulted_from.map(|k| {
                 format!(
                     "the device defaults to the interface key; set device = \"eth0\" in [interfaces.{}]",
@@ -390,7 +434,9 @@ impl Problem<'_> {
                 )
             }),
             TooDeep => s("flatten the class tree"),
-            MatchNotSupported => s("steer traffic with firewall marks: marks = [0x10]"),
+            Match(e) => e.hint(),
+            InnerMatch { .. } => s("move the match to one of its child classes"),
+            InnerSetDscp { .. } => s("set set_dscp on its leaf classes"),
             NoRate { .. } => s("add e.g. rate = \"10%\" or rate = \"2mbit\""),
             InnerNetem { .. } => s("put netem on a leaf class (one without classes)"),
             InnerLeaf { .. } => s("set leaf on its leaf classes"),
@@ -437,6 +483,15 @@ impl Problem<'_> {
             LeafAndNetem { .. } => s("remove leaf; netem becomes the leaf qdisc"),
             IdTaken { .. } => s("give each class its own id, or remove id to get a hashed one"),
             MarkTaken { .. } => s("a mark can steer to one class only"),
+            MatchTaken { .. } => s("a match can steer to one class only: remove one of them"),
+            MatchAmbiguous { .. } => s(
+                "make one of them more specific (e.g. add a port or a longer prefix), or steer both to one class",
+            ),
+            MarkMask => s("write the whole mark (fw filters with a mask are not written yet)"),
+            TooManyMatches { .. } => s("split the addresses into prefixes, or the classes over interfaces"),
+            SetDscpWithoutMatch { .. } => s(
+                "add a [[….match]] entry: set_dscp rewrites the packets its matches steer (not marked ones)",
+            ),
             NoDefault { first_leaf, .. } => first_leaf.map(|p| format!("add default = \"{p}\"")),
             DefaultAmbiguous { paths, .. } => Some(format!("write its path: {}", paths.join(" or "))),
             DefaultUnknown { near: Some(n), .. } => Some(format!("did you mean \"{n}\"?")),
@@ -485,7 +540,15 @@ impl fmt::Display for Problem<'_> {
             UnknownChoice { key, value, .. } => write!(f, "unknown {key} \"{value}\""),
             TopLevelTable { key } => write!(f, "unknown key \"{key}\" in the policy"),
             NoInterface | NoInterfaceInTable => write!(f, "the policy names no interface"),
-            IngressNotSupported => write!(f, "\"ingress\" is not supported yet"),
+            RestoreWithoutTree { tree } => write!(
+                f,
+                "restore_mark: {tree} has no tree whose marks could use the restored mark"
+            ),
+            IfbNameTaken { ifb, by } => write!(
+                f,
+                "the ifb device \"{ifb}\" of this ingress tree is already used by interface \"{by}\""
+            ),
+            PoliceMissing { key } => write!(f, "police needs a \"{key}\""),
             InvalidDevice { device, why, .. } => write!(
                 f,
                 "device name \"{device}\" is not a valid Linux interface name: {why}"
@@ -498,7 +561,15 @@ impl fmt::Display for Problem<'_> {
                 f,
                 "class name {name:?} is not valid: it must be non-empty, without \"/\" or control characters"
             ),
-            MatchNotSupported => write!(f, "\"match\" is not supported yet"),
+            Match(e) => write!(f, "{e}"),
+            InnerMatch { path } => write!(
+                f,
+                "class \"{path}\" has children: a match must steer to a leaf class"
+            ),
+            InnerSetDscp { path } => write!(
+                f,
+                "class \"{path}\" has children: set_dscp marks the packets of a leaf class"
+            ),
             NoRate { path } => write!(f, "class \"{path}\" has no rate"),
             InnerNetem { path } => {
                 write!(f, "class \"{path}\" has children, so it cannot have netem")
@@ -524,6 +595,20 @@ impl fmt::Display for Problem<'_> {
             ),
             MarksNotArray { .. } => write!(f, "\"marks\" must be an array of integers"),
             MarkZero => write!(f, "mark 0 means unmarked traffic and cannot be matched"),
+            MatchTaken { words, by } => write!(
+                f,
+                "the match \"{words}\" already steers into class \"{by}\""
+            ),
+            MatchAmbiguous { words, other, by } => write!(
+                f,
+                "the match \"{words}\" overlaps \"{other}\" of class \"{by}\", and neither is more specific"
+            ),
+            MarkMask => write!(f, "a mark with a mask is not supported in a match"),
+            TooManyMatches { error } => write!(f, "{error}"),
+            SetDscpWithoutMatch { path } => write!(
+                f,
+                "class \"{path}\" has set_dscp but no match entry to mark"
+            ),
             MarkOutOfRange { value } => write!(f, "mark {value} is out of range 1..=0xffffffff"),
             MarkNotInteger { found } => write!(
                 f,

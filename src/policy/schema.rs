@@ -9,6 +9,8 @@
 use std::fmt;
 
 use super::node::Span;
+use crate::classify::action::{Police, Restore};
+use crate::classify::matcher::{Dscp, Field, Match};
 use crate::model::{Netem, QdiscKind};
 use crate::units::{Rate, Size, Time};
 
@@ -25,10 +27,29 @@ pub const TREE_KEYS: &[&str] = &[
 pub const IFACE_KEYS: &[&str] = &[
     "device", "rate", "burst", "cburst", "default", "leaf", "netem", "classes", "ingress",
 ];
+/// `[interfaces.X.ingress]`: a tree, and what the ingress hook does before the redirect.
+pub const INGRESS_KEYS: &[&str] = &[
+    "rate",
+    "burst",
+    "cburst",
+    "default",
+    "leaf",
+    "netem",
+    "classes",
+    "police",
+    "restore_mark",
+];
+/// `police = { rate, burst }`.
+pub const POLICE_KEYS: &[&str] = &["rate", "burst"];
+/// `restore_mark = "…"`: which tc action copies the conntrack mark to the packet.
+/// `none` turns off the default (`connmark` when an ingress class has marks).
+pub const RESTORE_CHOICES: &[&str] = &["connmark", "ctinfo", "none"];
 pub const CLASS_KEYS: &[&str] = &[
     "rate", "ceil", "burst", "cburst", "prio", "quantum", "id", "marks", "leaf", "netem",
-    "classes", "match",
+    "classes", "match", "set_dscp",
 ];
+/// The fields of one `[[….classes.Y.match]]` entry, in the order messages list them.
+pub const MATCH_KEYS: &[&str] = &["src", "dst", "proto", "sport", "dport", "dscp", "mark"];
 
 /// A value with the span it was written at.
 #[derive(Debug, Clone)]
@@ -50,9 +71,19 @@ pub struct Interface {
     pub device: Sp<String>,
     /// What leaves the device: the tree written directly under `[interfaces.X]`.
     pub egress: Tree,
-    /// What arrives at the device: `[interfaces.X.ingress]`. Parsed as a tree, but refused
-    /// ("not supported yet") until the ifb device is wired; the builder does not see it.
-    pub ingress: Option<Tree>,
+    /// What arrives at the device: `[interfaces.X.ingress]`, a tree built on the
+    /// interface's ifb device, and/or a policer on the interface's ingress hook.
+    pub ingress: Option<Ingress>,
+}
+
+/// `[interfaces.X.ingress]`: the download tree (shaped on an ifb), a policer, and whether
+/// the conntrack mark is restored before the tree's filters see the packet.
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    pub tree: Tree,
+    pub police: Option<Sp<Police>>,
+    /// `restore_mark` as written: `Some(None)` is `"none"`.
+    pub restore: Option<Sp<Option<Restore>>>,
 }
 
 impl Interface {
@@ -156,6 +187,29 @@ pub struct Class {
     pub children: Vec<Class>,
     /// A rate or ceil of this class did not parse: resolution skips rate checks here.
     pub broken: bool,
+    /// `[[….match]]` entries that read and validated (fields AND, entries OR).
+    pub matches: Vec<MatchEntry>,
+    /// `set_dscp`: the DSCP its matched packets leave with.
+    pub set_dscp: Option<Sp<Dscp>>,
+}
+
+/// One `[[….classes.Y.match]]` entry: the match and where each of its fields was written.
+#[derive(Debug, Clone)]
+pub struct MatchEntry {
+    pub m: Match,
+    /// The entry as a whole (its `[[…match]]` header, or the inline table).
+    pub span: Span,
+    pub fields: Vec<(Field, Span)>,
+}
+
+impl MatchEntry {
+    /// Where to point at `field` of this entry (the entry when it was not written).
+    pub fn span_of(&self, field: Field) -> Span {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map_or_else(|| self.span.clone(), |(_, s)| s.clone())
+    }
 }
 
 /// An absolute rate, or a share of the parent's.

@@ -39,12 +39,12 @@ impl Build<'_> {
     }
 
     /// The handle of class `i` (major of the target's qdisc, minor from `minors`).
-    fn handle(&self, i: usize) -> Handle {
+    pub(super) fn handle(&self, i: usize) -> Handle {
         Handle::new(self.target.qdisc.major, self.minors[i].0)
     }
 
     /// The model's name of class `i`: `wan/bulk/backup`.
-    fn model_name(&self, i: usize) -> String {
+    pub(super) fn model_name(&self, i: usize) -> String {
         format!("{}/{}", self.name.alias, self.flat[i].c.path)
     }
 
@@ -111,6 +111,8 @@ impl Build<'_> {
                 ceil,
                 prio,
                 marks: f.c.marks.iter().map(|m| m.v).collect(),
+                matches: f.c.matches.iter().map(|e| e.m.to_string()).collect(),
+                set_dscp: f.c.set_dscp.as_ref().map(|d| d.v.to_string()),
                 leaf,
                 minor_source: source,
             });
@@ -122,17 +124,18 @@ impl Build<'_> {
         self.out.classes = resolved;
     }
 
-    /// Pass `emit_filters`: one fw filter per mark, on the target's filter parent.
+    /// Pass `emit_filters`: one fw filter per mark (in `marks`, or a match that is only a
+    /// `mark`), on the target's filter parent.
     pub(super) fn emit_filters(&mut self) {
         let mut filters = Vec::new();
         for (i, f) in self.flat.iter().enumerate() {
-            for m in &f.c.marks {
+            for (mark, _) in super::minors::class_marks(f.c) {
                 filters.push(Filter {
                     parent: self.target.filter_parent,
                     prio: FW_FILTER_PRIO,
                     protocol: "all".into(),
                     kind: FilterKind::Fw {
-                        mark: m.v,
+                        mark,
                         mask: 0xffff_ffff,
                     },
                     classid: Some(self.handle(i)),

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::tree::{Build, Flat};
 use super::MinorSource;
 use crate::policy::diag::Diagnostic;
+use crate::policy::node::Span;
 use crate::policy::problem::Problem;
 
 /// Minors a hashed class can get: 2..=0xfffe (0 is the qdisc, 1 the root class, and
@@ -78,16 +79,28 @@ impl Build<'_> {
         let flat = &self.flat;
         let mut seen: HashMap<u32, usize> = HashMap::new();
         for (i, f) in flat.iter().enumerate() {
-            for m in &f.c.marks {
-                if let Some(&j) = seen.get(&m.v) {
+            for (mark, span) in class_marks(f.c) {
+                if let Some(&j) = seen.get(&mark) {
                     let by = (j != i).then(|| flat[j].c.path.as_str());
-                    diags.push(Problem::MarkTaken { mark: m.v, by }.at(m.span.clone()));
+                    diags.push(Problem::MarkTaken { mark, by }.at(span));
                 } else {
-                    seen.insert(m.v, i);
+                    seen.insert(mark, i);
                 }
             }
         }
     }
+}
+
+/// A class's marks: `marks = [...]`, then its match entries that are only a `mark` (marks
+/// and matches are one concept; both become fw filters).
+pub(super) fn class_marks(c: &crate::policy::schema::Class) -> Vec<(u32, Span)> {
+    let mut out: Vec<(u32, Span)> = c.marks.iter().map(|m| (m.v, m.span.clone())).collect();
+    for e in &c.matches {
+        if let Some(m) = crate::classify::u32::mark_only(&e.m) {
+            out.push((m.value, e.span_of(crate::classify::matcher::Field::Mark)));
+        }
+    }
+    out
 }
 
 /// The minors `id` pins (each to its first class; a second one is reported).

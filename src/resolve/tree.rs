@@ -84,6 +84,7 @@ pub(super) fn build(
             b.leaves(diags);
             b.emit_classes();
             b.emit_filters();
+            b.match_filters(diags);
             b.duplicating_netem_warnings(diags);
         }
     }

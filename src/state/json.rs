@@ -14,6 +14,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::classify::action::Action;
+use crate::classify::u32::Key;
+use crate::kind::filter::u32::{Body as U32Obj, U32Handle};
 use crate::model::{
     Cake, Class, DeviceState, Filter, FilterKind, FqCodel, Handle, Htb, Loss, Netem, Parent, Qdisc,
     QdiscKind, Sfq, Slot, Stats, Tbf,
@@ -286,6 +289,29 @@ struct FwJson {
     /// Hex as tc and nft print it (`"0x10"`); a plain integer is read too.
     mark: HexU32,
     mask: HexU32,
+}
+
+/// A u32 object qosctl writes (see docs/json.md): its handle, what it is (`rule`, `table`,
+/// `link`), the match in the policy's words and the keys it is made of, its actions as tc
+/// words, and a one-line summary as `show` prints it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct U32Json {
+    handle: String,
+    object: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    divisor: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hash_off: Option<i32>,
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    m: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    actions: Vec<String>,
+    #[serde(default)]
+    summary: String,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -602,6 +628,11 @@ fn filter_to_json(f: &Filter) -> FilterJson {
             mark: HexU32(*mark),
             mask: HexU32(*mask),
         }),
+        FilterKind::U32 {
+            handle,
+            body,
+            actions,
+        } => to_value(u32_to_json(handle, body, actions, &f.kind)),
         FilterKind::Other {
             handle, summary, ..
         } => to_value(OtherFilterJson {
@@ -619,6 +650,89 @@ fn filter_to_json(f: &Filter) -> FilterJson {
         name: f.name.clone(),
         stats: f.stats.as_ref().map(stats_to_json),
     }
+}
+
+fn u32_to_json(handle: &U32Handle, body: &U32Obj, actions: &[Action], k: &FilterKind) -> U32Json {
+    let mut j = U32Json {
+        handle: handle.to_string(),
+        actions: actions.iter().map(Action::tc_args).collect(),
+        summary: crate::kind::filter::u32::summary(k),
+        ..U32Json::default()
+    };
+    match body {
+        U32Obj::Table { divisor } => {
+            j.object = "table".into();
+            j.divisor = Some(*divisor);
+        }
+        U32Obj::Link { table, hash_off } => {
+            j.object = "link".into();
+            j.link = Some(format!("{table:x}:"));
+            j.hash_off = Some(*hash_off);
+        }
+        U32Obj::Rule { m, keys } => {
+            j.object = "rule".into();
+            j.m = m.as_ref().map(ToString::to_string);
+            j.keys = keys
+                .iter()
+                .map(|k| format!("{:08x}/{:08x} at {}", k.value, k.mask, k.off))
+                .collect();
+        }
+    }
+    j
+}
+
+fn u32_from_json(o: &U32Json) -> Result<FilterKind> {
+    let handle =
+        U32Handle::parse(&o.handle).ok_or_else(|| anyhow!("invalid u32 handle {:?}", o.handle))?;
+    let body = match o.object.as_str() {
+        "table" => U32Obj::Table {
+            divisor: o
+                .divisor
+                .ok_or_else(|| anyhow!("a u32 table without \"divisor\""))?,
+        },
+        "link" => U32Obj::Link {
+            table: o
+                .link
+                .as_deref()
+                .and_then(U32Handle::parse)
+                .map(|h| h.ht)
+                .ok_or_else(|| anyhow!("a u32 link without a valid \"link\""))?,
+            hash_off: o.hash_off.unwrap_or(0),
+        },
+        "rule" => U32Obj::Rule {
+            m: o.m
+                .as_deref()
+                .map(|m| {
+                    m.parse()
+                        .map_err(|e: crate::classify::matcher::FieldError| {
+                            anyhow!("match {m:?}: {}", e.error)
+                        })
+                })
+                .transpose()?,
+            keys: o
+                .keys
+                .iter()
+                .map(|k| parse_key(k).ok_or_else(|| anyhow!("invalid u32 key {k:?}")))
+                .collect::<Result<_>>()?,
+        },
+        other => bail!("unknown u32 object {other:?} (rule, table or link)"),
+    };
+    Ok(FilterKind::U32 {
+        handle,
+        body,
+        actions: crate::classify::action::from_tc_args(&o.actions.join(" ")),
+    })
+}
+
+/// `0a000005/ffffffff at 16`.
+fn parse_key(s: &str) -> Option<Key> {
+    let (vm, off) = s.split_once(" at ")?;
+    let (v, m) = vm.split_once('/')?;
+    Some(Key {
+        value: u32::from_str_radix(v, 16).ok()?,
+        mask: u32::from_str_radix(m, 16).ok()?,
+        off: off.trim().parse().ok()?,
+    })
 }
 
 // ---- file → model ----------------------------------------------------------------------
@@ -795,6 +909,10 @@ fn filter_from_json(f: &FilterJson) -> Result<Filter> {
                 mark: o.mark.0,
                 mask: o.mask.0,
             }
+        }
+        "u32" if f.options.get("object").is_some() => {
+            let o: U32Json = options(&f.options, &what)?;
+            u32_from_json(&o).with_context(|| format!("options of {what}"))?
         }
         other => {
             let o: OtherFilterJson = options(&f.options, &what)?;

@@ -9,6 +9,14 @@ use crate::model::{Class, Filter, Qdisc, QdiscKind};
 
 /// `qdisc add dev D root handle 1: htb default 10`.
 pub fn qdisc_add(dev: &str, q: &Qdisc) -> String {
+    if q.parent == crate::model::Parent::Ingress {
+        // `ingress` is the kind word here: tc takes no parent for it.
+        return format!(
+            "qdisc add dev {dev} handle {} {}",
+            q.handle,
+            qdisc_args(&q.kind)
+        );
+    }
     format!(
         "qdisc add dev {dev} {} handle {} {}",
         q.parent,
@@ -91,6 +99,12 @@ fn filter_args(f: &Filter) -> String {
     let mut s = filter::args(&f.kind);
     if let Some(c) = f.classid {
         s.push_str(&format!(" classid {c}"));
+    }
+    // Actions last: tc's action parser stops at `classid`, not the other way round.
+    let actions = filter::action_args(&f.kind);
+    if !actions.is_empty() {
+        s.push(' ');
+        s.push_str(&actions);
     }
     s
 }

@@ -204,6 +204,27 @@ impl NetnsPair {
     }
 }
 
+impl NetnsPair {
+    /// Two TCP flows at once from b to a (a's download: what arrives at a0), one from
+    /// 10.77.0.2 on `ports.0` and one from 10.77.0.3 (the caller adds it to b0) on `ports.1`;
+    /// their wire rates in bit/s.
+    #[allow(dead_code)]
+    pub fn download_pair(&self, ports: (u16, u16), secs: u32) -> (f64, f64) {
+        std::thread::scope(|s| {
+            let flow = |port: u16, src: &'static str| {
+                s.spawn(move || {
+                    self.tcp_wire_rate_with(&self.b, &self.a, "10.77.0.1", port, secs, &["-B", src])
+                })
+            };
+            let (a, b) = (flow(ports.0, "10.77.0.2"), flow(ports.1, "10.77.0.3"));
+            (
+                a.join().expect("flow from .2"),
+                b.join().expect("flow from .3"),
+            )
+        })
+    }
+}
+
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {

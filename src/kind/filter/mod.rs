@@ -2,13 +2,15 @@
 //!
 //! The registry line declares the kind's module, its variant of the model's
 //! [`FilterKind`] (re-exported as `crate::model::FilterKind`) and its [`FilterDef`].
-//! Classifiers qosctl does not write (u32, flower, bpf, …) are read by [`foreign`] into
-//! `FilterKind::Other`, shown, and removed from managed devices.
+//! Classifiers qosctl does not write (flower, bpf, …, and u32 filters not in qosctl's
+//! shape) are read by [`foreign`] into `FilterKind::Other`, shown, and removed from managed
+//! devices.
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::model::{Filter, Handle};
+use crate::plan::FieldDiff;
 use crate::tc::read::filter::{Entry, Parsed};
 
 pub mod foreign;
@@ -36,6 +38,31 @@ pub trait FilterDef: Sync {
     fn key(&self, k: &FilterKind) -> u64;
     /// The reader's order within one (parent, prio, protocol, kind).
     fn order(&self, k: &FilterKind) -> (u32, String);
+    /// tc's words after the classid: the filter's actions (`action mirred …`).
+    fn action_args(&self, _k: &FilterKind) -> String {
+        String::new()
+    }
+    /// What differs between a desired and a live filter of one key besides the classid;
+    /// changed in place (`filter replace`) like the classid.
+    fn fields(&self, _d: &FilterKind, _l: &FilterKind) -> Vec<FieldDiff> {
+        Vec::new()
+    }
+    /// The desired filter as a change in place writes it: with the live filter's identity
+    /// where the kernel numbered part of it (u32: the root table of the priority).
+    fn in_place_of(&self, d: &FilterKind, _l: &FilterKind) -> FilterKind {
+        d.clone()
+    }
+    /// A priority left with none of the policy's filters is deleted whole (one command)
+    /// instead of filter by filter (u32: deleting its last rule would leave the kernel's
+    /// root table behind, and a hash table cannot go in the batch that unlinks it).
+    fn whole_prio(&self) -> bool {
+        false
+    }
+    /// An object that can only go with its whole priority (a u32 hash table: the kernel
+    /// frees it only after its link, after an RCU grace period, not within one batch).
+    fn pins_prio(&self, _k: &FilterKind) -> bool {
+        false
+    }
 }
 
 /// The registry: `Variant { fields } = "tc word" => module::Def,` declares the module,
@@ -83,6 +110,14 @@ macro_rules! filter_kinds {
 filter_kinds! {
     /// `fw`: firewall mark `handle` (with `mask`, default 0xffffffff).
     Fw { mark: u32, mask: u32 } = "fw" => fw::Def,
+    /// `u32`: qosctl's own u32 objects (match rules, hash tables and their links, action
+    /// filters; see `u32.rs` for which live u32 filters are qosctl's). `handle` as written
+    /// (`::5` = node 5 of the root table the kernel numbers) or read (`800::5`).
+    U32 {
+        handle: u32::U32Handle,
+        body: u32::Body,
+        actions: Vec<crate::classify::action::Action>,
+    } = "u32" => u32::Def,
 }
 
 /// The reader for a tc kind word: its registered kind, or the foreign catch-all.
@@ -118,4 +153,8 @@ pub fn del_args(k: &FilterKind) -> Option<String> {
 
 pub fn columns(k: &FilterKind) -> (String, String) {
     k.def().columns(k)
+}
+
+pub fn action_args(k: &FilterKind) -> String {
+    k.def().action_args(k)
 }

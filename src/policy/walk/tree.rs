@@ -91,6 +91,8 @@ impl Walker {
             netem: None,
             children: Vec::new(),
             broken: false,
+            matches: Vec::new(),
+            set_dscp: None,
         };
         let mut children = None;
         for (k, n) in entries {
@@ -117,7 +119,8 @@ impl Walker {
                 "leaf" => c.leaf = self.leaf(k, n).map(Box::new),
                 "netem" => c.netem = self.netem(k, n).map(Box::new),
                 "classes" => children = Some((k, n)),
-                "match" => self.report(k.span.clone(), Problem::MatchNotSupported),
+                "match" => c.matches = self.matches(k, n, &c.path),
+                "set_dscp" => c.set_dscp = self.set_dscp(k, n),
                 _ => {}
             }
         }
@@ -136,11 +139,13 @@ impl Walker {
 
     /// Settings that only a leaf class can use.
     fn inner_class_rules(&mut self, path: &str, entries: &[(Key, Node)]) {
-        let rules: [(&str, Problem); 4] = [
+        let rules: [(&str, Problem); 6] = [
             ("netem", Problem::InnerNetem { path }),
             ("leaf", Problem::InnerLeaf { path }),
             ("marks", Problem::InnerMarks { path }),
             ("prio", Problem::InnerPrio { path }),
+            ("match", Problem::InnerMatch { path }),
+            ("set_dscp", Problem::InnerSetDscp { path }),
         ];
         for (key, problem) in rules {
             if let Some((k, _)) = find(entries, key) {

@@ -168,7 +168,10 @@ fn build(entries: Vec<Entry>) -> Result<Vec<Filter>> {
                 e.prio
             )
         })?;
-        if e.kind == "u32" && is_hash_table(&e.opts) {
+        // qosctl's own tables are objects of the policy (`FilterKind::U32` below `800:`);
+        // the kernel's root tables (`80x:`) and foreign ones are not.
+        let own = matches!(&f.kind, FilterKind::U32 { handle, .. } if !handle.is_auto_root());
+        if e.kind == "u32" && is_hash_table(&e.opts) && !own {
             hash_tables.push(f);
         } else {
             filters.push(f);

@@ -86,6 +86,13 @@ fn read_filters(tc: &Tc, dev: &str, parent: Handle, stats: bool) -> Result<Vec<F
     let args = with_stats(stats, &["-j", "filter", "show", "dev", dev, "parent", &p]);
     let out = run_dev(tc, dev, &args)?;
     match parse_filters(&out, parent) {
+        // iproute2 prints a policer's rate, burst and mtu as text only (`print_police`):
+        // where the JSON has a policer, the text dump is read for its numbers.
+        Ok(f) if f.iter().any(has_police) => {
+            let text_args = with_stats(stats, &["filter", "show", "dev", dev, "parent", &p]);
+            let text = run_dev(tc, dev, &text_args)?;
+            Ok(parse_filters(&text, parent).unwrap_or(f))
+        }
         Ok(f) => Ok(f),
         Err(json_err) => {
             let text_args = with_stats(stats, &["filter", "show", "dev", dev, "parent", &p]);
@@ -99,6 +106,11 @@ fn read_filters(tc: &Tc, dev: &str, parent: Handle, stats: bool) -> Result<Vec<F
             })
         }
     }
+}
+
+fn has_police(f: &Filter) -> bool {
+    matches!(&f.kind, crate::model::FilterKind::U32 { actions, .. }
+        if actions.iter().any(|a| matches!(a, crate::classify::action::Action::Police(_))))
 }
 
 /// Runs a `show` for one device; a missing device becomes an error that names it.
