@@ -61,14 +61,30 @@ fn every_version_reads_qosctl_shaped_u32_into_the_kind() {
                 "\"pref\":3,",
                 format!("\"pref\":{prio},"),
             ),
+            ("filter-v0.json", "\"pref\":3,", format!("\"pref\":{prio},")),
+            (
+                "filter-v0-pretty.json",
+                "\"pref\": 3,",
+                format!("\"pref\": {prio},"),
+            ),
             ("filter-v0.txt", "pref 3 ", format!("pref {prio} ")),
         ] {
+            if v == "6.1.0" && file == "filter-v0-pretty.json" {
+                continue; // tc 6.1.0 aborts printing it (tests/fixtures/tc/README.md)
+            }
             let out = fixture(&format!("by-version/{v}/{file}")).replace(from, &to);
             let fs = parse_filters(&out, h("1:")).unwrap_or_else(|e| panic!("{v}: {e:#}"));
             let f = fs
                 .iter()
                 .find(|f| f.prio == prio)
                 .unwrap_or_else(|| panic!("{v} {file}: {fs:#?}"));
+            if file.contains("pretty") {
+                // `-p` prints keys as tc's own words (`match IP src 10.99.0.0/24`), not
+                // `value/mask at off`: qosctl never asks for it, and such a dump is read as
+                // foreign rather than guessed at.
+                assert!(matches!(f.kind, FilterKind::Other { .. }), "{v} {file}");
+                continue;
+            }
             assert_eq!(words(f), "src 10.99.0.0/24 proto udp", "{v} {file}");
             assert_eq!(f.classid, Some(h("1:a0")), "{v} {file}");
             assert_eq!(
@@ -306,8 +322,8 @@ fn root_rendered_u32_objects_read_back_as_written() {
     // Deleting one rule by its live handle takes that rule only; the last rule of a
     // priority leaves the kernel's empty root table there, read as qosctl's (so the planner
     // deletes the priority whole, see `FilterDef::whole_prio`), not as foreign.
-    let v6 = json.iter().find(|l| same(&want[4], l)).unwrap();
-    tc.batch(&[render::filter_del("a0", v6)]).unwrap();
+    let v6 = json.iter().find(|l| same(&want[4], l)).unwrap().clone();
+    tc.batch(&[render::filter_del("a0", &v6)]).unwrap();
     let (json, _) = live_filters(&tc, n);
     assert_eq!(json.len(), want.len() + 1, "{json:#?}");
     assert!(!json.iter().any(|l| same(&want[4], l)));
@@ -330,6 +346,18 @@ fn root_rendered_u32_objects_read_back_as_written() {
     tc.batch(&[whole]).unwrap();
     let (json, _) = live_filters(&tc, n);
     assert!(!json.iter().any(|l| l.prio == want[4].prio), "{json:#?}");
+    // What a rollback does: re-create the filter as it was read (`80x::5`) in a priority
+    // created anew, whose root table the kernel numbers differently: written as `::5`.
+    let again = render::filter_add("a0", &v6);
+    assert!(again.contains(" handle ::5 u32 "), "{again}");
+    tc.batch(&[again]).unwrap();
+    let (json, _) = live_filters(&tc, n);
+    let back = json.iter().find(|l| same(&want[4], l)).expect("re-created");
+    assert_ne!(
+        filter::columns(&back.kind).0,
+        filter::columns(&v6.kind).0,
+        "another root table number"
+    );
 }
 
 /// `show --json` (and a confirm record) keeps every u32 object, and reads it back equal.

@@ -83,7 +83,11 @@ pub fn filter_add(dev: &str, f: &Filter) -> String {
 
 /// fw filters change in place (`replace` on the same handle keeps the classifier).
 pub fn filter_change(dev: &str, f: &Filter) -> String {
-    format!("{} {}", filter_head(dev, "replace", f), filter_args(f))
+    format!(
+        "{} {}",
+        filter_head(dev, "replace", f),
+        tail(f, filter::change_args(&f.kind))
+    )
 }
 
 pub fn filter_del(dev: &str, f: &Filter) -> String {
@@ -96,7 +100,11 @@ pub fn filter_del(dev: &str, f: &Filter) -> String {
 }
 
 fn filter_args(f: &Filter) -> String {
-    let mut s = filter::args(&f.kind);
+    tail(f, filter::args(&f.kind))
+}
+
+/// The kind's arguments `s`, then the classid, then the actions.
+fn tail(f: &Filter, mut s: String) -> String {
     if let Some(c) = f.classid {
         s.push_str(&format!(" classid {c}"));
     }

@@ -38,6 +38,10 @@ pub trait FilterDef: Sync {
     fn key(&self, k: &FilterKind) -> u64;
     /// The reader's order within one (parent, prio, protocol, kind).
     fn order(&self, k: &FilterKind) -> (u32, String);
+    /// tc's arguments for `filter replace` of a live filter (default: [`FilterDef::args`]).
+    fn change_args(&self, k: &FilterKind) -> String {
+        self.args(k)
+    }
     /// tc's words after the classid: the filter's actions (`action mirred …`).
     fn action_args(&self, _k: &FilterKind) -> String {
         String::new()
@@ -153,6 +157,10 @@ pub fn del_args(k: &FilterKind) -> Option<String> {
 
 pub fn columns(k: &FilterKind) -> (String, String) {
     k.def().columns(k)
+}
+
+pub fn change_args(k: &FilterKind) -> String {
+    k.def().change_args(k)
 }
 
 pub fn action_args(k: &FilterKind) -> String {

@@ -116,12 +116,41 @@ pub fn place(h: &U32Handle) -> Place {
     Place::of(*h)
 }
 
-/// The handle as tc takes it: `::5` for a root node the kernel numbers, else as printed.
+/// The handle as tc takes it to find a live filter (delete, replace): `800::5` as read, `::5`
+/// for a desired root node (`ht` 0) whose table the kernel numbered.
 fn handle_words(h: &U32Handle) -> String {
     if h.ht == 0 {
         format!("::{:x}", h.node)
     } else {
         h.to_string()
+    }
+}
+
+/// The handle as tc takes it to create a filter: a root-table node is always `::5`, also
+/// when it was read as `801::5`, since the root table of a re-created priority gets another
+/// number (`filter add … handle 801::5` into root table `805:` is refused: a rollback
+/// re-creates filters read before the apply).
+fn add_handle(h: &U32Handle) -> String {
+    match place(h) {
+        Place::Root(n) => format!("::{n:x}"),
+        _ => h.to_string(),
+    }
+}
+
+/// tc's u32 arguments with the handle written as `handle`.
+fn u32_args(handle: &str, h: &U32Handle, body: &Body) -> String {
+    match body {
+        Body::Table { divisor } => format!("handle {handle} u32 divisor {divisor}"),
+        Body::Link { table, hash_off } => format!(
+            "handle {handle} u32 match u32 0 0 at {hash_off} hashkey mask 0x000000ff at {hash_off} link {table:x}:"
+        ),
+        Body::Rule { keys, .. } => {
+            let ht = match place(h) {
+                Place::Bucket { table, bucket, .. } => format!("ht {table:x}:{bucket:x}: "),
+                _ => String::new(),
+            };
+            format!("handle {handle} u32 {ht}{}", render_keys(keys))
+        }
     }
 }
 
@@ -178,23 +207,16 @@ impl FilterDef for Def {
         Ok((kind, classid, stats))
     }
     fn args(&self, k: &FilterKind) -> String {
-        let Some((h, body, _)) = of(k) else {
-            return String::new();
-        };
-        let handle = handle_words(h);
-        match body {
-            Body::Table { divisor } => format!("handle {handle} u32 divisor {divisor}"),
-            Body::Link { table, hash_off } => format!(
-                "handle {handle} u32 match u32 0 0 at {hash_off} hashkey mask 0x000000ff at {hash_off} link {table:x}:"
-            ),
-            Body::Rule { keys, .. } => {
-                let ht = match place(h) {
-                    Place::Bucket { table, bucket, .. } => format!("ht {table:x}:{bucket:x}: "),
-                    _ => String::new(),
-                };
-                format!("handle {handle} u32 {ht}{}", render_keys(keys))
-            }
-        }
+        of(k)
+            .map(|(h, body, _)| u32_args(&add_handle(h), h, body))
+            .unwrap_or_default()
+    }
+    /// `filter replace` finds the live filter by its full handle (`801::5`, see
+    /// `in_place_of`); `::5` would name no table and be refused.
+    fn change_args(&self, k: &FilterKind) -> String {
+        of(k)
+            .map(|(h, body, _)| u32_args(&handle_words(h), h, body))
+            .unwrap_or_default()
     }
     fn action_args(&self, k: &FilterKind) -> String {
         of(k).map(|(_, _, a)| actions_words(a)).unwrap_or_default()
