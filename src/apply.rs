@@ -7,8 +7,9 @@ use std::io::Write;
 use std::time::Instant;
 
 use crate::cli::{ApplyArgs, Global};
+use crate::link::Links;
 use crate::model::{Desired, DeviceState};
-use crate::plan::{self, DevicePlan, Obj, Op, Plan};
+use crate::plan::{self, DevicePlan, LinkChange, Obj, Op, Plan};
 use crate::rollback;
 use crate::tc::{read, Tc};
 use crate::Exit;
@@ -59,25 +60,7 @@ fn apply_prefetched(
     early: Option<crate::prefetch::Prefetch>,
 ) -> Result<Applied> {
     if args.dry_run {
-        // --state: saved state instead of the kernel; no tc is located or run.
-        let live = match &args.state {
-            Some(s) => crate::state::for_plan(&crate::state::Source::new(s), &desired)?,
-            None => read_all(&Tc::locate(global)?, &desired)?,
-        };
-        let plan = make_plan(&desired, &live);
-        let found = crate::foreign::find(&desired, &live, &plan);
-        let order = rollback::batch_order(&plan, &live, global.netns.as_deref());
-        if !found.is_empty() && !args.force {
-            eprintln!(
-                "note: apply would stop here: {}",
-                crate::foreign::refusal(&found)
-            );
-        } else if let Err(e) = &order {
-            eprintln!("note: apply would stop here: {e:#}");
-        }
-        let commands = order.unwrap_or_else(|_| plan.commands());
-        print_plan(&mut out, args.json, &plan, &commands, &found, args.force)?;
-        return Ok(Applied::new(exit_for(&plan, args.detailed_exitcode), 0));
+        return dry_run(global, args, &desired, out);
     }
 
     if args.state.is_some() {
@@ -94,12 +77,16 @@ fn apply_prefetched(
     // From here a Ctrl-C or kill (TERM/HUP) stops tc and restores instead of leaving a
     // half-applied tree.
     crate::child::catch_signals()?;
+    // The ifbs: which exist, which are missing, which are left over; a missing `ip`, or
+    // an ifb name taken by a device qosctl did not make, stops here.
+    let links = Links::find(tc.netns.as_deref(), &desired)?;
     let before = match early.and_then(|r| r.finish(&desired, finish_read)) {
         Some(read) => read,
         None => read_all(&tc, &desired),
     }
     .map_err(interrupted_before)?;
-    let plan = make_plan(&desired, &before);
+    let mut plan = make_plan(&desired, &before);
+    with_links(&mut plan, &links);
 
     if plan.is_empty() {
         let commands = Vec::new();
@@ -131,12 +118,22 @@ fn apply_prefetched(
     // Refused here, before anything changed, if a failure could lose what qosctl cannot
     // re-create; and the exact pre-apply dump, which the restore must reproduce.
     let commands = rollback::batch_order(&plan, &before, tc.netns.as_deref())?;
+    // The ifbs the tree needs come first: a kernel without ifb stops the apply here,
+    // before any tc command. They are not in the snapshot: a failed apply deletes them.
+    let created = links.create_missing()?;
     let devices: Vec<String> = desired
         .devices
         .iter()
         .map(|d| d.state.device.clone())
+        .filter(|d| !created.contains(d))
         .collect();
-    let snap = rollback::snapshot(&tc, &devices).map_err(interrupted_before)?;
+    let snap = match rollback::snapshot(&tc, &devices) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = links.delete(&created);
+            return Err(interrupted_before(e));
+        }
+    };
 
     // A plan of class changes only reads those classes back in the same tc process,
     // after the changes (see changed_classes).
@@ -158,35 +155,16 @@ fn apply_prefetched(
     let printed = tc.batch_with(&["-d"], &batch);
     if let Err(e) = &printed {
         let restore = restore(&tc.uninterruptible(), &desired, &before, &snap);
-        let mut msg = match (&e.command, e.line, e.stop) {
-            (_, _, Some(crate::child::Stop::Signal(s))) => format!(
-                "interrupted by {} while tc -batch ran the {} commands of the plan: tc was stopped\n",
-                crate::child::signal_name(s),
-                commands.len()
-            ),
-            (_, _, Some(stop)) => format!(
-                "tc -batch of {} commands: {stop}\n",
-                commands.len()
-            ),
-            (Some(cmd), Some(line), None) => format!(
-                "tc failed at line {line} of {} of the batch:\n  {cmd}\n",
-                commands.len()
-            ),
-            _ => "tc -batch failed:\n".to_string(),
-        };
-        for l in e.stderr.lines().filter(|l| !l.trim().is_empty()) {
-            msg.push_str(&format!("  {}\n", l.trim()));
-        }
-        if let Some(h) = kernel_hint(&e.stderr, e.command.as_deref().unwrap_or("")) {
-            msg.push_str(&format!("hint: {h}\n"));
-        }
-        match restore {
-            Ok(m) => msg.push_str(&m),
-            Err(r) => msg.push_str(&format!(
-                "RESTORE INCOMPLETE, the interfaces are not as they were before the apply: {r:#}"
-            )),
-        }
-        bail!(msg);
+        let undo = (!created.is_empty()).then(|| links.delete(&created));
+        bail!(failure_message(e, commands.len(), restore, undo, &created));
+    }
+    // The hooks of removed ingress trees are gone with the batch: now their ifbs. Not while
+    // a rollback may still come (--confirm-within): it would put back a hook redirecting
+    // to a deleted ifb. Then the next apply deletes them.
+    if args.confirm_within.is_none() {
+        links
+            .delete_stale()
+            .context("the tc batch was applied, but an ifb qosctl made could not be deleted")?;
     }
     let elapsed = started.elapsed();
 
@@ -211,21 +189,128 @@ fn apply_prefetched(
         );
     }
 
-    if args.json {
+    print_applied(&mut out, args.json, &plan, &commands, &found, elapsed)?;
+    if args.confirm_within.is_some() {
+        let w = crate::confirm::Waiter {
+            desired: &desired,
+            before: &before,
+            snap: &snap,
+            created: &created,
+        };
+        crate::confirm::arm(global, args, &tc, &w, &lock)?;
+    }
+    // The plan is not empty here: Changes with --detailed-exitcode, else Ok.
+    let exit = exit_for(&plan, args.detailed_exitcode);
+    Ok(Applied::new(exit, commands.len()))
+}
+
+/// `apply --dry-run`: the plan (against the kernel, or saved state with --state), and where
+/// a real apply would stop; nothing is changed.
+fn dry_run(
+    global: &Global,
+    args: &ApplyArgs,
+    desired: &Desired,
+    mut out: &mut dyn Write,
+) -> Result<Applied> {
+    // --state: saved state instead of the kernel; no tc is located or run.
+    let (live, links) = match &args.state {
+        Some(s) => (
+            crate::state::for_plan(&crate::state::Source::new(s), desired)?,
+            Links::default(),
+        ),
+        None => {
+            let tc = Tc::locate(global)?;
+            let links = Links::find(global.netns.as_deref(), desired)?;
+            (read_all(&tc, desired)?, links)
+        }
+    };
+    let mut plan = make_plan(desired, &live);
+    with_links(&mut plan, &links);
+    let found = crate::foreign::find(desired, &live, &plan);
+    let order = rollback::batch_order(&plan, &live, global.netns.as_deref());
+    if !found.is_empty() && !args.force {
+        eprintln!(
+            "note: apply would stop here: {}",
+            crate::foreign::refusal(&found)
+        );
+    } else if let Err(e) = &order {
+        eprintln!("note: apply would stop here: {e:#}");
+    }
+    let commands = order.unwrap_or_else(|_| plan.commands());
+    print_plan(&mut out, args.json, &plan, &commands, &found, args.force)?;
+    Ok(Applied::new(exit_for(&plan, args.detailed_exitcode), 0))
+}
+
+/// The error of a failed batch: where tc stopped and why, the kernel's words, a hint, and
+/// what the restore (and the deletion of the ifbs this apply created) achieved.
+fn failure_message(
+    e: &crate::tc::BatchError,
+    n: usize,
+    restore: Result<String>,
+    undo: Option<Result<()>>,
+    created: &[String],
+) -> String {
+    let mut msg = match (&e.command, e.line, e.stop) {
+        (_, _, Some(crate::child::Stop::Signal(s))) => format!(
+            "interrupted by {} while tc -batch ran the {} commands of the plan: tc was stopped\n",
+            crate::child::signal_name(s),
+            n
+        ),
+        (_, _, Some(stop)) => format!("tc -batch of {} commands: {stop}\n", n),
+        (Some(cmd), Some(line), None) => {
+            format!("tc failed at line {line} of {} of the batch:\n  {cmd}\n", n)
+        }
+        _ => "tc -batch failed:\n".to_string(),
+    };
+    for l in e.stderr.lines().filter(|l| !l.trim().is_empty()) {
+        msg.push_str(&format!("  {}\n", l.trim()));
+    }
+    if let Some(h) = kernel_hint(&e.stderr, e.command.as_deref().unwrap_or("")) {
+        msg.push_str(&format!("hint: {h}\n"));
+    }
+    match restore {
+        Ok(m) => msg.push_str(&m),
+        Err(r) => msg.push_str(&format!(
+            "RESTORE INCOMPLETE, the interfaces are not as they were before the apply: {r:#}"
+        )),
+    }
+    if let Some(undo) = undo {
+        match undo {
+            Ok(()) => msg.push_str(&format!(
+                "\ndeleted the ifb device{} this apply had created: {}",
+                if created.len() == 1 { "" } else { "s" },
+                created.join(", ")
+            )),
+            Err(d) => msg.push_str(&format!("\nRESTORE INCOMPLETE: {d:#}")),
+        }
+    }
+    msg
+}
+
+/// The report of an apply that went through: JSON, or the plan and one line.
+fn print_applied(
+    out: &mut impl Write,
+    json: bool,
+    plan: &Plan,
+    commands: &[String],
+    found: &[crate::foreign::Foreign],
+    elapsed: std::time::Duration,
+) -> Result<()> {
+    if json {
         let j = ApplyJson {
-            plan: PlanJson::new(&plan, &commands).with_foreign(&found),
+            plan: PlanJson::new(plan, commands).with_foreign(found),
             applied: commands.len(),
             verified: true,
         };
-        serde_json::to_writer_pretty(&mut out, &j)?;
+        serde_json::to_writer_pretty(&mut *out, &j)?;
         writeln!(out)?;
     } else {
         write!(
             out,
             "{}",
-            plan::render_human(&crate::escape::plan_for_display(&plan))
+            plan::render_human(&crate::escape::plan_for_display(plan))
         )?;
-        write!(out, "{}", crate::foreign::render(&found, true))?;
+        write!(out, "{}", crate::foreign::render(found, true))?;
         writeln!(
             out,
             "Applied {} command{} in one tc -batch ({:.1} ms); read back: in sync.",
@@ -234,12 +319,7 @@ fn apply_prefetched(
             elapsed.as_secs_f64() * 1000.0
         )?;
     }
-    if args.confirm_within.is_some() {
-        crate::confirm::arm(global, args, &tc, &desired, &before, &snap, &lock)?;
-    }
-    // The plan is not empty here: Changes with --detailed-exitcode, else Ok.
-    let exit = exit_for(&plan, args.detailed_exitcode);
-    Ok(Applied::new(exit, commands.len()))
+    Ok(())
 }
 
 /// The plan as the dry run and a refused apply print it: JSON (operations, tc lines and
@@ -341,13 +421,51 @@ pub fn read_all(tc: &Tc, desired: &Desired) -> Result<Vec<DeviceState>> {
 
 /// One device's planning read, its error naming the interface.
 fn finish_read(d: &crate::model::DesiredDevice, read: read::Pending) -> Result<DeviceState> {
-    read.finish().with_context(|| {
-        format!(
-            "interface {} ({})",
-            crate::escape::escape(&d.alias),
-            d.state.device
-        )
-    })
+    match read.finish() {
+        // An ingress tree's ifb that apply has not created yet: the kernel default.
+        Err(e) if d.ifb_for.is_some() && format!("{e:#}").contains("does not exist") => {
+            Ok(DeviceState {
+                device: d.state.device.clone(),
+                ..DeviceState::default()
+            })
+        }
+        r => r.with_context(|| {
+            format!(
+                "interface {} ({})",
+                crate::escape::escape(&d.alias),
+                d.state.device
+            )
+        }),
+    }
+}
+
+/// The `ip link` steps of the plan: ifbs to create (on the devices that are theirs) and
+/// left-over ifbs to delete (one device plan each, with no tc operation).
+pub fn with_links(plan: &mut Plan, links: &Links) {
+    for (name, dev) in &links.missing {
+        if let Some(d) = plan.devices.iter_mut().find(|d| &d.device == name) {
+            d.link = Some(LinkChange::Create {
+                ifb_for: dev.clone(),
+            });
+        }
+    }
+    for name in &links.down {
+        if let Some(d) = plan.devices.iter_mut().find(|d| &d.device == name) {
+            let ifb_for = links.existing_for(name).unwrap_or_default().to_string();
+            d.link = Some(LinkChange::Up { ifb_for });
+        }
+    }
+    for (name, dev) in &links.stale {
+        plan.devices.push(DevicePlan {
+            device: name.clone(),
+            alias: None,
+            ops: Vec::new(),
+            goes_with: Vec::new(),
+            link: Some(LinkChange::Delete {
+                ifb_for: dev.clone(),
+            }),
+        });
+    }
 }
 
 pub fn make_plan(desired: &Desired, live: &[DeviceState]) -> Plan {
@@ -363,6 +481,7 @@ pub fn make_plan(desired: &Desired, live: &[DeviceState]) -> Plan {
                     alias: Some(d.alias.clone()),
                     goes_with: plan::goes_with(&ops, l),
                     ops,
+                    link: None,
                 }
             })
             .collect(),

@@ -66,6 +66,8 @@ struct JsonInterface<'a> {
     default: Option<&'a str>,
     netem: Option<&'a Netem>,
     classes: &'a [crate::resolve::ResolvedClass],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ingress: Option<&'a crate::resolve::ResolvedIngress>,
 }
 
 impl<'a> JsonView<'a> {
@@ -84,6 +86,7 @@ impl<'a> JsonView<'a> {
                     default: i.default.as_deref(),
                     netem: i.netem.as_ref(),
                     classes: &i.classes,
+                    ingress: i.ingress.as_ref(),
                 })
                 .collect(),
         }
@@ -143,12 +146,61 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
     } else {
         format!("{} ({})", i.device, i.alias)
     };
-    if let Some(n) = &i.netem {
+    let egress = Block {
+        alias: &i.alias,
+        rate: i.rate,
+        default: i.default.as_deref(),
+        netem: i.netem.as_ref(),
+        classes: &i.classes,
+        state: &i.state,
+    };
+    render_block(
+        out,
+        &dev,
+        &egress,
+        "kernel default (qosctl removes its qdiscs)",
+    );
+    let Some(g) = &i.ingress else { return };
+    let mut hook = Vec::new();
+    if let Some(r) = g.restore_mark {
+        hook.push(format!("restore mark ({r})"));
+    }
+    if let Some(p) = &g.police {
+        hook.push(p.clone());
+    }
+    match &g.ifb {
+        Some(ifb) => hook.push(format!("redirect to ifb {ifb}")),
+        None => hook.push("no ifb".into()),
+    }
+    let head = format!("{dev} ingress [{}]", hook.join(", "));
+    let ingress = Block {
+        alias: &i.alias,
+        rate: g.rate,
+        default: g.default.as_deref(),
+        netem: g.netem.as_ref(),
+        classes: &g.classes,
+        state: &g.state,
+    };
+    render_block(out, &head, &ingress, "no tree (policing only)");
+}
+
+/// One resolved tree: the egress tree of an interface or its ingress tree on the ifb.
+struct Block<'a> {
+    alias: &'a str,
+    rate: Option<crate::units::Rate>,
+    default: Option<&'a str>,
+    netem: Option<&'a Netem>,
+    classes: &'a [crate::resolve::ResolvedClass],
+    state: &'a crate::model::DeviceState,
+}
+
+fn render_block(out: &mut String, dev: &str, i: &Block<'_>, empty: &str) {
+    if let Some(n) = i.netem {
         let _ = writeln!(out, "{dev}: root qdisc 1: {}", netem_summary(n));
         return;
     }
     if i.classes.is_empty() {
-        let _ = writeln!(out, "{dev}: kernel default (qosctl removes its qdiscs)");
+        let _ = writeln!(out, "{dev}: {empty}");
         return;
     }
     let rate = i.rate.map(|r| r.to_string()).unwrap_or_default();
@@ -156,12 +208,16 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
         .state
         .root_qdisc()
         .and_then(|q| htb::default_minor(&q.kind));
-    let default = match (&i.default, minor) {
+    let default = match (i.default, minor) {
         (Some(d), Some(m)) => format!("{d} (1:{m:x})"),
-        (Some(d), None) => d.clone(),
+        (Some(d), None) => d.to_string(),
         _ => "-".into(),
     };
     let _ = writeln!(out, "{dev}: htb rate {rate}, default {default}");
+    class_rows(out, i, rate);
+}
+
+fn class_rows(out: &mut String, i: &Block<'_>, rate: String) {
     let mut rows: Vec<[String; 7]> = vec![[
         "CLASS".into(),
         "HANDLE".into(),
@@ -172,7 +228,7 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
         "LEAF".into(),
     ]];
     rows.push([
-        i.alias.clone(),
+        i.alias.to_string(),
         "1:1".into(),
         rate.clone(),
         rate,
@@ -182,7 +238,7 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
     ]);
     // Under a class: its matches and set_dscp, one per line, in the policy's words.
     let mut under: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
-    for k in &i.classes {
+    for k in i.classes {
         let pad = "  ".repeat(k.depth + 3);
         let mut lines: Vec<String> = k
             .matches

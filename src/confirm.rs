@@ -168,11 +168,12 @@ pub fn arm(
     global: &Global,
     args: &ApplyArgs,
     tc: &Tc,
-    desired: &Desired,
-    before: &[DeviceState],
-    snap: &[DeviceDump],
+    w: &Waiter<'_>,
     lock: &impl AsRawFd,
 ) -> Result<()> {
+    let Waiter {
+        desired, before, ..
+    } = *w;
     let within = args.confirm_within.expect("called with --confirm-within");
     let slot = Slot::of(global);
     std::fs::DirBuilder::new()
@@ -231,7 +232,7 @@ pub fn arm(
         ForkResult::Child => {
             drop(ready_w);
             let _ = nix::unistd::close(lock.as_raw_fd());
-            let code = waiter(global, &slot, tc, desired, before, snap, ready_r, &old);
+            let code = waiter(global, &slot, tc, w, ready_r, &old);
             // _exit: the parent's buffered stdout and atexit work are not ours to run.
             unsafe { nix::libc::_exit(code) }
         }
@@ -297,13 +298,36 @@ fn detach(slot: &Slot) -> Result<()> {
 /// The detached process: waits for a confirmation or the deadline, then rolls back.
 /// Returns its exit code.
 #[allow(clippy::too_many_arguments)] // main c1b7d87 added the eighth; let its owner regroup them
+/// Deletes the ifbs the unconfirmed apply created; the words for the rollback's report.
+fn delete_created(global: &Global, created: &[String]) -> Result<String> {
+    if created.is_empty() {
+        return Ok(String::new());
+    }
+    let ip = crate::link::Ip::locate(global.netns.clone())?;
+    for n in created {
+        ip.delete_ifb(n)?;
+    }
+    Ok(format!(
+        "; deleted the ifb it had created: {}",
+        created.join(", ")
+    ))
+}
+
+/// What the rollback process puts back: the pre-apply state, and the ifbs the apply created
+/// (deleted after the restore: they did not exist before).
+#[derive(Clone, Copy)]
+pub struct Waiter<'a> {
+    pub desired: &'a Desired,
+    pub before: &'a [DeviceState],
+    pub snap: &'a [DeviceDump],
+    pub created: &'a [String],
+}
+
 fn waiter(
     global: &Global,
     slot: &Slot,
     tc: &Tc,
-    desired: &Desired,
-    before: &[DeviceState],
-    snap: &[DeviceDump],
+    w: &Waiter<'_>,
     ready: std::os::fd::OwnedFd,
     unblock: &nix::sys::signal::SigSet,
 ) -> i32 {
@@ -383,7 +407,8 @@ fn waiter(
         return 0;
     }
     // Uninterruptible: the SIGTERM that asked for this rollback must not stop its tc.
-    let result = crate::apply::restore(&tc.uninterruptible(), desired, before, snap);
+    let result = crate::apply::restore(&tc.uninterruptible(), w.desired, w.before, w.snap)
+        .and_then(|how| delete_created(global, w.created).map(|more| how + &more));
     let _ = std::fs::remove_file(&slot.record);
     match result {
         Ok(how) => {

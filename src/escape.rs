@@ -10,7 +10,22 @@ use std::fmt::Write;
 /// written as escapes: `\n`, `\t`, `\r`, `\\`, `\x1b`, `\u{85}`. Printable text, including
 /// any non-ASCII letter, is unchanged; so is every name qosctl can apply.
 pub fn escape(s: &str) -> String {
-    if !s.chars().any(|c| c.is_control() || c == '\\') {
+    escape_with(s, true)
+}
+
+/// `s` with control characters escaped as [`escape`] writes them, backslashes kept: for
+/// text that may already hold escapes of its own, such as a diagnostic whose fix quotes a
+/// policy key the TOML way (`[interfaces."a\u{1b}".classes.all]`), which must stay
+/// copyable. Policy keys inside a diagnostic's message then read as in the plan.
+pub fn controls(s: &str) -> String {
+    escape_with(s, false)
+}
+
+fn escape_with(s: &str, backslash: bool) -> String {
+    if !s
+        .chars()
+        .any(|c| c.is_control() || (backslash && c == '\\'))
+    {
         return s.to_string();
     }
     let mut o = String::with_capacity(s.len() + 8);
@@ -19,7 +34,7 @@ pub fn escape(s: &str) -> String {
             '\n' => o.push_str("\\n"),
             '\t' => o.push_str("\\t"),
             '\r' => o.push_str("\\r"),
-            '\\' => o.push_str("\\\\"),
+            '\\' if backslash => o.push_str("\\\\"),
             c if (c as u32) < 0x80 && c.is_control() => {
                 let _ = write!(o, "\\x{:02x}", c as u32);
             }

@@ -13,11 +13,15 @@
 //! - **leaf qdisc**: on class `1:m` with handle `m:`, of a kind qosctl writes.
 //! - **filter** on the root: `fw`, `protocol all`, at [`FW_FILTER_PRIO`]; u32 filters that
 //!   the u32 reader found in qosctl's shape (`kind/filter/u32.rs`).
-//! - **ingress / clsact**: qosctl writes none yet, so every one is foreign.
+//! - **ingress**: an `ingress` qdisc whose only filter is qosctl's hook (u32 match-all at
+//!   node 1 of prio 1 whose actions restore the mark, police, and redirect to this device's
+//!   own ifb, `crate::link`); clsact, OVS's matchall/basic policers and a redirect to any
+//!   other device are foreign.
 //!
 //! Kernel defaults (handle `0:`, noqueue, pfifo_fast, mq) never reach this module: the
-//! reader maps them to "nothing". qosctl never creates or deletes links, so an ifb is
-//! never destroyed; a redirect into one is named when the plan would remove it.
+//! reader maps them to "nothing". qosctl creates and deletes only ifbs whose alias says they
+//! are its own (`crate::link`); a foreign ifb is never touched, and a redirect into one is
+//! named when the plan would remove it.
 //!
 //! The overlap rule is the conservative part: a hand-made `htb 1:` tree built exactly in
 //! qosctl's shape *and* sharing a class handle with the policy is taken as qosctl's (the
@@ -66,15 +70,16 @@ pub fn find(desired: &crate::model::Desired, live: &[DeviceState], plan: &Plan) 
             })
         };
         for q in l.qdiscs.iter().filter(|q| q.parent == Parent::Ingress) {
-            if p.ops.iter().any(|op| touches_ingress(op, q)) {
+            let touched = p.ops.iter().any(|op| touches_ingress(op, q));
+            if touched && !ingress_is_ours(q, l) {
                 push(
                     ingress_object(q, l),
                     ingress_why(q, l),
-                    "nothing: the policy has no ingress side".into(),
+                    ingress_replacement(&d.state, l),
                 );
             }
         }
-        let root_ops = p.ops.iter().any(|op| !is_ingress_op(op));
+        let root_ops = p.ops.iter().any(|op| !op.is_ingress_side());
         match l.root_qdisc() {
             Some(r) if root_ops => match root_foreign(&d.state, l, r) {
                 Some(why) => push(root_object(r, l), why, root_replacement(&d.state)),
@@ -316,6 +321,18 @@ fn root_replacement(desired: &DeviceState) -> String {
     }
 }
 
+/// qosctl's ingress side: an `ingress` qdisc whose every filter is qosctl's hook into this
+/// device's own ifb, or its policer (`link::hook_of`). An OVS or Neutron policer, a
+/// redirect to another ifb, any other classifier there, or clsact, is foreign.
+fn ingress_is_ours(q: &Qdisc, live: &DeviceState) -> bool {
+    matches!(q.kind, QdiscKind::Ingress)
+        && live
+            .filters
+            .iter()
+            .filter(|f| f.parent.is_ingress_side())
+            .all(|f| crate::link::is_own_hook(f, &live.device))
+}
+
 /// `ingress`/`clsact`: the tc kind word (the model's `Parent::Ingress` holds both).
 fn ingress_kind(q: &Qdisc) -> &str {
     q.kind.kind_name()
@@ -331,7 +348,13 @@ fn ingress_object(q: &Qdisc, live: &DeviceState) -> String {
     if !filters.is_empty() {
         let kinds: Vec<String> = filters
             .iter()
-            .map(|f| format!("{} prio {}", f.kind.kind_name(), f.prio))
+            .map(|f| {
+                let mut k = format!("{} prio {}", f.kind.kind_name(), f.prio);
+                if let Some(r) = police_rate(f) {
+                    let _ = write!(k, " policing at {r}");
+                }
+                k
+            })
             .collect();
         let _ = write!(
             s,
@@ -349,26 +372,116 @@ fn ingress_object(q: &Qdisc, live: &DeviceState) -> String {
 }
 
 fn ingress_why(q: &Qdisc, live: &DeviceState) -> String {
-    if live
+    let policers = live
         .filters
         .iter()
-        .any(|f| f.parent.is_ingress_side() && is_policer(f))
-    {
-        return "an ingress policer, as Open vSwitch (ingress_policing_rate, also set by \
-                Neutron) installs; qosctl writes no ingress side: clear it there \
-                (ovs-vsctl set interface DEV ingress_policing_rate=0) or adopt it with --force"
-            .into();
+        .filter(|f| f.parent.is_ingress_side())
+        .filter_map(policer);
+    // The most specific owner wins: one OVS rule among hand-made ones is still OVS's.
+    match policers.min() {
+        Some(p) => p.why(&crate::escape::escape(&live.device)),
+        None => format!("qosctl writes no {} qdisc", ingress_kind(q)),
     }
-    format!("qosctl writes no {} qdisc", ingress_kind(q))
 }
 
-/// A filter that polices: `police` as an action (matchall, u32, flower) or as basic's own
-/// option (OVS before 2.13: `basic police rate … drop` at prio 49).
-fn is_policer(f: &Filter) -> bool {
-    match &f.kind {
-        FilterKind::Other { summary, .. } => summary.split_whitespace().any(|w| w == "police"),
-        FilterKind::U32 { actions, .. } => actions.iter().any(|a| matches!(a, Action::Police(_))),
-        FilterKind::Fw { .. } => false,
+fn ingress_replacement(desired: &DeviceState, live: &DeviceState) -> String {
+    if let Some(f) = desired.filters.iter().find(|f| f.parent == Handle::INGRESS) {
+        return format!(
+            "the policy's ingress hook ({})",
+            crate::kind::filter::describe(&f.kind)
+        );
+    }
+    let policed = live
+        .filters
+        .iter()
+        .any(|f| f.parent.is_ingress_side() && policer(f).is_some());
+    if policed {
+        "nothing: the policy has no ingress side, so what arrives here is no longer policed".into()
+    } else {
+        "nothing: the policy has no ingress side".into()
+    }
+}
+
+/// Who put an ingress policer there, judged by the exact rule each tool writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Policer {
+    /// Open vSwitch's `ingress_policing_rate` (ovs lib/netdev-linux.c): `matchall` at prio 1
+    /// (`tc_add_matchall_policer`, TC_RESERVED_PRIORITY_POLICE) or, where cls_matchall is
+    /// missing and in older releases, `basic` at prio 49 (`tc_add_policer`); protocol all.
+    /// Neutron's OVS agent sets that column for a QoS bandwidth-limit rule.
+    Ovs,
+    /// Neutron's linuxbridge agent (neutron/agent/linux/tc_lib.py `_add_policy_filter`):
+    /// `u32` match 0/0 at prio 49, protocol all, police … drop, flowid :1.
+    NeutronLinuxbridge,
+    /// Any other filter that polices.
+    Other,
+}
+
+impl Policer {
+    fn why(self, dev: &str) -> String {
+        match self {
+            Policer::Ovs => format!(
+                "Open vSwitch's ingress policer: the Interface's ingress_policing_rate, which \
+                 Neutron's OVS agent also sets for a QoS bandwidth limit, not qosctl's: \
+                 clear it in OVS (ovs-vsctl set interface {dev} \
+                 ingress_policing_rate=0), or let --force remove it (OVS puts it back when it \
+                 reconfigures the port)"
+            ),
+            Policer::NeutronLinuxbridge => format!(
+                "Neutron's policer: the linuxbridge agent's QoS bandwidth limit on traffic \
+                 from the VM on {dev}, not qosctl's: remove the QoS policy from \
+                 the port in Neutron, or let --force remove it (the agent puts it back on its \
+                 next sync)"
+            ),
+            Policer::Other => "an ingress policer (a police action) that qosctl did not write: \
+                 remove it yourself or with --force"
+                .into(),
+        }
+    }
+}
+
+/// A filter that polices (`police` as an action of matchall, u32, flower, basic, or as the
+/// old police option of basic and u32, which tc prints as `police 0x1 rate …`), and whose
+/// rule it is.
+fn policer(f: &Filter) -> Option<Policer> {
+    let FilterKind::Other { kind, summary, .. } = &f.kind else {
+        return None;
+    };
+    if !summary.split_whitespace().any(|w| w == "police") {
+        return None;
+    }
+    let all = f.protocol == "all";
+    Some(match (kind.as_str(), f.prio) {
+        ("matchall", 1) | ("basic", 49) if all => Policer::Ovs,
+        ("u32", 49) if all && matches_everything(summary) => Policer::NeutronLinuxbridge,
+        _ => Policer::Other,
+    })
+}
+
+/// The rate of a policer, where tc printed it: in text only (iproute2's JSON has none).
+fn police_rate(f: &Filter) -> Option<&str> {
+    let FilterKind::Other { summary, .. } = &f.kind else {
+        return None;
+    };
+    let w: Vec<&str> = summary.split_whitespace().collect();
+    let at = w.iter().position(|x| *x == "police")?;
+    let r = w[at..].windows(2).find(|p| p[0] == "rate")?[1];
+    Some(r.trim_end_matches(','))
+}
+
+/// u32's `match u32 0 0` and nothing else: `match 00000000/00000000 at 0` in text,
+/// `match 0/0 at 0` from JSON.
+fn matches_everything(summary: &str) -> bool {
+    let w: Vec<&str> = summary.split_whitespace().collect();
+    let keys: Vec<&str> = w
+        .windows(2)
+        .filter(|p| p[0] == "match")
+        .map(|p| p[1])
+        .collect();
+    let zero = |h: &str| u32::from_str_radix(h.trim_start_matches("0x"), 16) == Ok(0);
+    match keys.as_slice() {
+        [k] => k.split_once('/').is_some_and(|(v, m)| zero(v) && zero(m)),
+        _ => false,
     }
 }
 
@@ -395,18 +508,9 @@ fn redirect_target(f: &Filter) -> Option<&str> {
         .filter(|w| !w.is_empty())
 }
 
-fn is_ingress_op(op: &Op) -> bool {
-    let (Op::Add { obj, .. } | Op::Change { obj, .. } | Op::Remove { obj, .. }) = op;
-    match obj {
-        Obj::Qdisc(q) => q.parent == Parent::Ingress,
-        Obj::Filter(f) => f.parent.is_ingress_side(),
-        Obj::FilterPrio { parent, .. } => parent.is_ingress_side(),
-        Obj::Class(_) => false,
-    }
-}
-
 fn touches_ingress(op: &Op, q: &Qdisc) -> bool {
-    is_ingress_op(op) || matches!(op, Op::Remove { obj: Obj::Qdisc(x), .. } if x.handle == q.handle)
+    op.is_ingress_side()
+        || matches!(op, Op::Remove { obj: Obj::Qdisc(x), .. } if x.handle == q.handle)
 }
 
 /// The human section printed under the plan.

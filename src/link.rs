@@ -212,6 +212,11 @@ impl Ip {
         Ok(name)
     }
 
+    /// Whether a link of that name exists (of any kind).
+    pub fn exists(&self, name: &str) -> bool {
+        self.0.run(&["link", "show", "dev", name]).is_ok()
+    }
+
     /// Deletes `name` if and only if it is an ifb whose alias says qosctl made it.
     pub fn delete_ifb(&self, name: &str) -> Result<()> {
         let ours = self
@@ -223,6 +228,160 @@ impl Ip {
         }
         self.0.run(&["link", "del", "dev", name])?;
         Ok(())
+    }
+}
+
+/// The ifbs of one apply, found before anything changes: which of the policy's ifbs exist
+/// already (qosctl's, for the right interface), and which ifbs qosctl made for interfaces
+/// of the policy that no longer have an ingress tree (they are deleted after the batch).
+#[derive(Default)]
+pub struct Links {
+    ip: Option<Ip>,
+    /// The policy's ifbs that exist (each checked to be qosctl's, for its interface).
+    pub existing: Vec<(String, String)>,
+    /// Those of them that are down (a down ifb drops what is redirected to it): set up
+    /// with the creation of the missing ones.
+    pub down: Vec<String>,
+    /// The policy's ifbs to create: (ifb, interface).
+    pub missing: Vec<(String, String)>,
+    /// qosctl's ifbs of policy interfaces without an ingress tree: (ifb, interface).
+    pub stale: Vec<(String, String)>,
+}
+
+impl Links {
+    /// Looks at the namespace's links. `ip` is needed only when the policy has an ingress
+    /// tree; without one a missing `ip` just means no ifb is looked for.
+    pub fn find(netns: Option<&str>, desired: &crate::model::Desired) -> Result<Links> {
+        let wanted: Vec<(&str, &str)> = desired
+            .devices
+            .iter()
+            .filter_map(|d| Some((d.state.device.as_str(), d.ifb_for.as_deref()?)))
+            .collect();
+        let ip = match Ip::locate(netns.map(str::to_string)) {
+            Ok(ip) => ip,
+            Err(e) if !wanted.is_empty() => return Err(e.into()),
+            Err(_) => return Ok(Links::default()),
+        };
+        let ifbs = match ip.ifbs() {
+            Ok(i) => i,
+            // `ip -n NS` needs more than tc's `-n` (it remounts /sys), so a dry run by a user
+            // who may only enter the namespace gets here: without an ingress tree in the
+            // policy there is nothing to create, and left-over ifbs are just not looked for.
+            Err(_) if wanted.is_empty() => return Ok(Links::default()),
+            Err(e) => return Err(e),
+        };
+        let mut links = Links::default();
+        for (name, dev) in &wanted {
+            match ifbs.iter().find(|i| i.name == *name) {
+                Some(i) if i.owner.as_deref() == Some(dev) => {
+                    links.existing.push((name.to_string(), dev.to_string()));
+                    if !i.up {
+                        links.down.push(name.to_string());
+                    }
+                }
+                Some(i) => {
+                    return Err(LinkError::NameTaken {
+                        found: match &i.owner {
+                            Some(o) => format!("its alias says it is for \"{o}\""),
+                            None => "it has no qosctl alias".into(),
+                        },
+                        name: name.to_string(),
+                        dev: dev.to_string(),
+                    }
+                    .into())
+                }
+                None if ip.exists(name) => {
+                    return Err(LinkError::NameTaken {
+                        name: name.to_string(),
+                        dev: dev.to_string(),
+                        found: "it is not an ifb".into(),
+                    }
+                    .into())
+                }
+                None => links.missing.push((name.to_string(), dev.to_string())),
+            }
+        }
+        let policy_devs: Vec<&str> = desired
+            .devices
+            .iter()
+            .filter(|d| d.ifb_for.is_none())
+            .map(|d| d.state.device.as_str())
+            .collect();
+        for i in &ifbs {
+            let Some(owner) = i.owner.as_deref() else {
+                continue;
+            };
+            let wanted_here = wanted.iter().any(|(n, _)| *n == i.name);
+            if policy_devs.contains(&owner) && !wanted_here {
+                links.stale.push((i.name.clone(), owner.to_string()));
+            }
+        }
+        links.ip = Some(ip);
+        Ok(links)
+    }
+
+    /// The interface an existing ifb of the policy serves.
+    pub fn existing_for(&self, ifb: &str) -> Option<&str> {
+        self.existing
+            .iter()
+            .find(|(n, _)| n == ifb)
+            .map(|(_, d)| d.as_str())
+    }
+
+    /// Creates the missing ifbs, before any tc command. On a failure the ones created here
+    /// are deleted again, so the system is as it was. Returns the ifbs created.
+    pub fn create_missing(&self) -> Result<Vec<String>> {
+        let mut created = Vec::new();
+        let Some(ip) = &self.ip else {
+            return Ok(created);
+        };
+        for name in &self.down {
+            ip.0.run(&["link", "set", "dev", name, "up"])
+                .with_context(|| {
+                    format!("setting qosctl's ifb {name} up; nothing else was changed")
+                })?;
+        }
+        for (name, dev) in &self.missing {
+            match ip.ensure_ifb(dev) {
+                Ok(n) => created.push(n),
+                Err(e) => {
+                    let undo = self.delete(&created);
+                    let mut e =
+                        e.context(format!("creating the ifb of {dev}; nothing was changed"));
+                    if let Err(u) = undo {
+                        e = e.context(format!(
+                            "and deleting the ifbs created so far failed: {u:#}"
+                        ));
+                    }
+                    return Err(e.context(format!("ifb {name}")));
+                }
+            }
+        }
+        Ok(created)
+    }
+
+    /// Deletes ifbs qosctl created (refusing any other, [`Ip::delete_ifb`]).
+    pub fn delete(&self, names: &[String]) -> Result<()> {
+        let Some(ip) = &self.ip else {
+            return Ok(());
+        };
+        let mut errs = Vec::new();
+        for n in names {
+            if let Err(e) = ip.delete_ifb(n) {
+                errs.push(format!("{n}: {e:#}"));
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("deleting ifb devices: {}", errs.join("; "))
+        }
+    }
+
+    /// Deletes the stale ifbs (after the batch removed their interfaces' hooks).
+    pub fn delete_stale(&self) -> Result<()> {
+        let names: Vec<String> = self.stale.iter().map(|(n, _)| n.clone()).collect();
+        self.delete(&names)
     }
 }
 
@@ -308,6 +467,12 @@ impl IngressHook {
         v
     }
 
+    /// The hook as the model's filter kind: a u32 action filter (match-all at node 1, no
+    /// class) with the hook's actions.
+    pub fn filter_kind(&self) -> crate::model::FilterKind {
+        crate::kind::filter::u32::match_all(self.actions())
+    }
+
     fn filter_args(&self) -> String {
         let acts: Vec<String> = self.actions().iter().map(Action::tc_args).collect();
         format!("u32 match u32 0 0 {}", acts.join(" "))
@@ -350,31 +515,67 @@ impl IngressHook {
         if f.parent.is_some_and(|p| p != Handle::INGRESS) {
             return None;
         }
-        let mut hook = IngressHook {
-            restore: None,
-            police: None,
-            ifb: None,
-        };
-        let mut it = actions.iter().peekable();
-        if let Some(Action::RestoreMark { how, zone }) = it.peek() {
-            hook.restore = Some((*how, *zone));
-            it.next();
-        }
-        if let Some(Action::Police(p)) = it.peek() {
-            hook.police = Some(p.clone());
-            it.next();
-        }
-        if let Some(Action::Mirred {
-            redirect: true,
-            egress: true,
-            dev,
-        }) = it.peek()
-        {
-            hook.ifb = Some(dev.clone());
-            it.next();
-        }
-        (it.next().is_none() && (hook.ifb.is_some() || hook.police.is_some())).then_some(hook)
+        hook_from_actions(actions)
     }
+}
+
+/// Whether `f` (a live filter of `dev`) is qosctl's ingress hook on it: on `ffff:` at
+/// [`REDIRECT_PRIO`], protocol all, in the hook's shape, redirecting (if at all) to `dev`'s
+/// own ifb.
+pub fn is_own_hook(f: &crate::model::Filter, dev: &str) -> bool {
+    f.parent == Handle::INGRESS
+        && f.prio == REDIRECT_PRIO
+        && f.protocol == "all"
+        && hook_of(&f.kind).is_some_and(|h| h.ifb.is_none_or(|i| i == ifb_name(dev)))
+}
+
+/// The hook a filter kind holds, if it is one: a u32 match-all at node 1 (the u32 reader
+/// gives `FilterKind::U32` only to qosctl's shapes) whose actions are (restore)? (police)?
+/// (redirect)?, with a policer or a redirect.
+pub fn hook_of(k: &crate::model::FilterKind) -> Option<IngressHook> {
+    use crate::kind::filter::u32::{place, Body};
+    let crate::model::FilterKind::U32 {
+        handle,
+        body: Body::Rule { keys, .. },
+        actions,
+    } = k
+    else {
+        return None;
+    };
+    if !keys.iter().all(|k| k.mask == 0)
+        || place(handle) != crate::classify::layout::Place::Root(HOOK_NODE)
+    {
+        return None;
+    }
+    hook_from_actions(actions)
+}
+
+/// (restore)? (police)? (redirect)?, with a policer or a redirect: the hook's actions.
+fn hook_from_actions(actions: &[Action]) -> Option<IngressHook> {
+    let mut hook = IngressHook {
+        restore: None,
+        police: None,
+        ifb: None,
+    };
+    let mut it = actions.iter().peekable();
+    if let Some(Action::RestoreMark { how, zone }) = it.peek() {
+        hook.restore = Some((*how, *zone));
+        it.next();
+    }
+    if let Some(Action::Police(p)) = it.peek() {
+        hook.police = Some(p.clone());
+        it.next();
+    }
+    if let Some(Action::Mirred {
+        redirect: true,
+        egress: true,
+        dev,
+    }) = it.peek()
+    {
+        hook.ifb = Some(dev.clone());
+        it.next();
+    }
+    (it.next().is_none() && (hook.ifb.is_some() || hook.police.is_some())).then_some(hook)
 }
 
 #[cfg(test)]

@@ -235,4 +235,9 @@ pub struct DesiredDevice {
     /// The policy key (`[interfaces.wan]` → "wan").
     pub alias: String,
     pub state: DeviceState,
+    /// This device is the ifb qosctl creates for the ingress tree of the named device
+    /// (`crate::link`): apply creates it when it is missing, and a missing one reads as
+    /// the kernel default until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ifb_for: Option<String>,
 }

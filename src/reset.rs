@@ -12,9 +12,12 @@ use crate::Exit;
 
 pub fn run(global: &Global, args: &ResetArgs) -> Result<Exit> {
     let devices: Vec<String> = match &args.policy {
+        // An ingress tree's ifb is not reset as a device: it is deleted below, its tree
+        // with it.
         Some(p) => crate::policy::load(p)?
             .devices
             .into_iter()
+            .filter(|d| d.ifb_for.is_none())
             .map(|d| d.state.device)
             .collect(),
         None => args.devices.clone(),
@@ -65,11 +68,31 @@ pub fn run(global: &Global, args: &ResetArgs) -> Result<Exit> {
             if l.filters.len() == 1 { "" } else { "s" },
         ));
     }
-    if !lines.is_empty() {
+    // The ifbs qosctl made for these devices (their alias says so); no other is touched.
+    let ip = crate::link::Ip::locate(global.netns.clone()).ok();
+    let ifbs: Vec<crate::link::Ifb> = match &ip {
+        Some(ip) => ip
+            .owned_ifbs()?
+            .into_iter()
+            .filter(|i| i.owner.as_ref().is_some_and(|o| devices.contains(o)))
+            .collect(),
+        None => Vec::new(),
+    };
+    if !lines.is_empty() || !ifbs.is_empty() {
         crate::apply::require_net_admin()?;
         let _lock = crate::apply::lock(global)?;
         crate::confirm::refuse_if_pending(global)?;
         tc.batch(&lines).map_err(anyhow::Error::new)?;
+        if let Some(ip) = &ip {
+            for i in &ifbs {
+                ip.delete_ifb(&i.name)?;
+                report.push(format!(
+                    "{}: deleted (the ifb qosctl created for the ingress of {})",
+                    escape(&i.name),
+                    escape(i.owner.as_deref().unwrap_or_default())
+                ));
+            }
+        }
     }
     let mut out = std::io::stdout().lock();
     for r in report {

@@ -90,11 +90,30 @@ fn split_entries(out: &str, tag: &str, set: &mut BTreeSet<String>) {
     flush(&mut cur);
 }
 
-/// htb's `direct_packets_stat N` counts packets: traffic, not configuration.
+/// htb's `direct_packets_stat N` counts packets: traffic, not configuration. The number of
+/// a u32 priority's root table (`fh 803::5`, `key ht 803`) is the kernel's choice, not
+/// configuration either: a priority deleted and re-created gets the next free one, so a
+/// restored u32 filter equals its old self up to that number (written `R`).
 fn normalize(line: &str) -> String {
-    let mut words: Vec<&str> = line.split(' ').collect();
-    if let Some(i) = words.iter().position(|w| *w == "direct_packets_stat") {
+    let mut words: Vec<String> = line.split(' ').map(str::to_string).collect();
+    if let Some(i) = words.iter().position(|w| w == "direct_packets_stat") {
         words.drain(i..(i + 2).min(words.len()));
+    }
+    for i in 1..words.len() {
+        let (prev, w) = (words[i - 1].as_str(), words[i].as_str());
+        let root =
+            |ht: &str| u16::from_str_radix(ht, 16).is_ok_and(|v| (0x800..=0xfff).contains(&v));
+        let new = match prev {
+            "fh" => w
+                .split_once(':')
+                .filter(|(ht, _)| root(ht))
+                .map(|(_, rest)| format!("R:{rest}")),
+            "ht" if i >= 2 && words[i - 2] == "key" => root(w).then(|| "R".to_string()),
+            _ => None,
+        };
+        if let Some(n) = new {
+            words[i] = n;
+        }
     }
     words.join(" ")
 }
@@ -306,7 +325,7 @@ fn movable(op: &Op, ops: &[Op], live: &DeviceState) -> bool {
     let others = || ops.iter().filter(move |o| *o != op);
     match obj {
         // The ingress side is independent of the root tree, unless the plan writes there.
-        Obj::Qdisc(q) if q.parent == Parent::Ingress => others().all(|o| !touches_ingress(o)),
+        Obj::Qdisc(q) if q.parent == Parent::Ingress => others().all(|o| !o.is_ingress_side()),
         Obj::Filter(_) | Obj::FilterPrio { .. } => {
             let (parent, prio) = match obj {
                 Obj::Filter(f) => (f.parent, f.prio),
@@ -335,16 +354,6 @@ fn movable(op: &Op, ops: &[Op], live: &DeviceState) -> bool {
             })
         }
         _ => false,
-    }
-}
-
-fn touches_ingress(op: &Op) -> bool {
-    let (Op::Add { obj, .. } | Op::Change { obj, .. } | Op::Remove { obj, .. }) = op;
-    match obj {
-        Obj::Qdisc(q) => q.parent == Parent::Ingress,
-        Obj::Filter(f) => f.parent.is_ingress_side(),
-        Obj::FilterPrio { parent, .. } => parent.is_ingress_side(),
-        Obj::Class(_) => false,
     }
 }
 
@@ -393,4 +402,26 @@ pub fn batch_order(plan: &Plan, live: &[DeviceState], netns: Option<&str>) -> Re
     }
     first.extend(last);
     Ok(first)
+}
+
+#[cfg(test)]
+mod u32_tests {
+    #[test]
+    fn u32_root_table_numbers_are_not_configuration() {
+        assert_eq!(
+            super::normalize("filter parent 1: protocol ip pref 796 u32 chain 0 fh 803::1ab order 427 key ht 803 bkt 0 *flowid 1:10"),
+            "filter parent 1: protocol ip pref 796 u32 chain 0 fh R::1ab order 427 key ht R bkt 0 *flowid 1:10"
+        );
+        // qosctl's own tables (below 800:) are configuration: kept.
+        assert_eq!(
+            super::normalize("filter parent 1: protocol ip pref 796 u32 chain 0 fh 31c:4:1fe order 510 key ht 31c bkt 4"),
+            "filter parent 1: protocol ip pref 796 u32 chain 0 fh 31c:4:1fe order 510 key ht 31c bkt 4"
+        );
+        assert_eq!(
+            super::normalize(
+                "filter parent 1: protocol ip pref 796 u32 chain 0 fh 801: ht divisor 1"
+            ),
+            "filter parent 1: protocol ip pref 796 u32 chain 0 fh R: ht divisor 1"
+        );
+    }
 }

@@ -25,7 +25,8 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
         Some(p) => Some(crate::policy::load(p)?),
         None => None,
     };
-    let devices = target_devices(&tc, &args.devices, desired.as_ref())?;
+    let mut devices = target_devices(&tc, &args.devices, desired.as_ref())?;
+    let ifbs = with_ifbs(global, &mut devices, desired.as_ref());
     let mut states = match args.interval {
         Some(iv) => crate::rates::read_measured(&tc, &devices, iv)?,
         None => devices
@@ -51,15 +52,69 @@ pub fn run(global: &Global, args: &ShowArgs) -> Result<Exit> {
         )?;
         return Ok(Exit::Ok);
     }
-    for (i, st) in states.iter().enumerate() {
-        if i > 0 {
+    // An interface's ifb is printed under it, as its ingress tree.
+    let under = |dev: &str| {
+        ifbs.iter()
+            .find(|(ifb, owner)| ifb == dev && states.iter().any(|s| &s.device == owner))
+    };
+    let mut first = true;
+    for st in states.iter().filter(|s| under(&s.device).is_none()) {
+        if !first {
             writeln!(out)?;
         }
+        first = false;
         let want = desired_for(desired.as_ref(), &st.device);
         write_device(&mut out, st, want)?;
+        let ifb = ifbs.iter().find(|(_, owner)| owner == &st.device);
+        if let Some(ifb_state) = ifb.and_then(|(i, _)| states.iter().find(|s| &s.device == i)) {
+            writeln!(
+                out,
+                "{} ingress tree, on ifb {}:",
+                crate::escape::escape(&st.device),
+                crate::escape::escape(&ifb_state.device)
+            )?;
+            let want = desired_for(desired.as_ref(), &ifb_state.device);
+            write_tables(&mut out, ifb_state, want)?;
+        }
     }
     out.flush()?;
     Ok(Exit::Ok)
+}
+
+/// The ifbs qosctl made for the devices shown, as (ifb, interface): added to `devices` so
+/// that an interface's ingress tree is shown with it. A policy's ifb that does not exist
+/// (not applied yet) is dropped from `devices`. Without `ip` there is nothing to add.
+fn with_ifbs(
+    global: &Global,
+    devices: &mut Vec<String>,
+    desired: Option<&Desired>,
+) -> Vec<(String, String)> {
+    let Ok(ip) = crate::link::Ip::locate(global.netns.clone()) else {
+        return Vec::new();
+    };
+    let Ok(all) = ip.ifbs() else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    for i in &all {
+        if let Some(owner) = &i.owner {
+            out.push((i.name.clone(), owner.clone()));
+        }
+    }
+    let planned = |d: &String| {
+        desired.is_some_and(|w| {
+            w.devices
+                .iter()
+                .any(|x| &x.state.device == d && x.ifb_for.is_some())
+        })
+    };
+    devices.retain(|d| !planned(d) || all.iter().any(|i| &i.name == d));
+    for (ifb, owner) in &out {
+        if devices.contains(owner) && !devices.contains(ifb) {
+            devices.push(ifb.clone());
+        }
+    }
+    out
 }
 
 /// "No device (in network namespace NS) has a qdisc tree", for `show` and `top`.
@@ -136,6 +191,15 @@ fn write_device(
         )?,
         None => writeln!(out, "{}", crate::escape::escape(&st.device))?,
     }
+    write_tables(out, st, want)
+}
+
+/// The qdisc, class and filter tables of one device.
+fn write_tables(
+    out: &mut impl Write,
+    st: &DeviceState,
+    want: Option<&DesiredDevice>,
+) -> Result<()> {
     if st.is_default() {
         writeln!(out, "  kernel default (no qdisc tree)")?;
         return Ok(());

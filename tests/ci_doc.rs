@@ -96,7 +96,7 @@ fn run_doc_commands(dir: &Path) -> Output {
     let (cmds, _) = doc();
     let bin = dir.join("bin");
     std::fs::create_dir(&bin).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_qosctl"), bin.join("qosctl")).unwrap();
+    common::qosctl_for_anyone(&bin);
     let tc = bin.join("tc");
     std::fs::write(
         &tc,

@@ -7,6 +7,8 @@
 //! key with examples that pass `qosctl check`, and completions offering namespaces and
 //! devices.
 
+mod common;
+
 use clap::{Arg, ArgAction, Command, CommandFactory};
 use clap_complete::env::{Bash, EnvCompleter, Fish, Zsh};
 use std::fmt::Write as _;
@@ -462,7 +464,7 @@ fn every_referenced_page_exists() {
             }
             refs += 1;
             let ours = man.join(format!("{name}.{sec}")).exists();
-            let system = std::process::Command::new("man")
+            let system = std::process::Command::new(common::require("man"))
                 .args(["-w", sec, &name])
                 .output()
                 .is_ok_and(|o| o.status.success());
@@ -479,17 +481,16 @@ fn every_referenced_page_exists() {
 #[test]
 fn the_policy_page_covers_every_key_and_its_examples_pass_check() {
     let page = std::fs::read_to_string(root().join("man/qosctl.toml.5")).unwrap();
-    let rendered = std::process::Command::new("groff")
+    let r = std::process::Command::new(common::require("groff"))
         .args(["-man", "-Tutf8", "-ww", "-z"])
         .arg(root().join("man/qosctl.toml.5"))
-        .output();
-    if let Ok(r) = rendered {
-        assert!(
-            r.status.success() && r.stderr.is_empty(),
-            "groff warns: {}",
-            String::from_utf8_lossy(&r.stderr)
-        );
-    }
+        .output()
+        .expect("groff runs");
+    assert!(
+        r.status.success() && r.stderr.is_empty(),
+        "groff warns: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     assert!(page.contains(".TH QOSCTL.TOML 5"));
     // Every key of the reference's key tables (`| \`key\` |` rows) is on the page.
     let doc = std::fs::read_to_string(root().join("docs/policy.md")).unwrap();

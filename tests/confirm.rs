@@ -264,7 +264,7 @@ fn the_rollback_survives_the_death_of_the_session_that_applied() {
         "the waiter is in the dying session"
     );
     for sig in ["-HUP", "-KILL"] {
-        let st = Command::new("kill")
+        let st = Command::new(common::require("kill"))
             .args([sig, "--", &format!("-{pgid}")])
             .status()
             .expect("kill");
@@ -290,7 +290,7 @@ fn sigterm_rolls_back_at_once_and_a_killed_rollback_leaves_no_block() {
     let (c, a, b, before) = Case::with_a_applied("cft");
     c.ok(&["apply", b.to_str().unwrap(), "--confirm-within", "60s"]);
     let kill = |sig: &str, pid: i32| {
-        let st = Command::new("kill")
+        let st = Command::new(common::require("kill"))
             .args([sig, &pid.to_string()])
             .status()
             .expect("kill");

@@ -395,9 +395,10 @@ fn on_veth0(policy: &str) -> String {
 }
 
 #[test]
-fn the_ovs_ingress_policer_shape_is_named_as_such() {
-    // `tc filter add … parent ffff: protocol ip prio 1 matchall action police …` as the
-    // lab captured it (text), on the lab's ingress qdisc.
+fn a_hand_made_policer_is_named_a_policer_but_not_ovs() {
+    // `tc filter add … parent ffff: protocol ip prio 1 matchall action police rate 5mbit …`
+    // as the lab captured it (text): OVS's matchall policer is protocol all, so this one is
+    // someone else's, and its rate (in tc's text only) is shown.
     let live = common::captured_state(
         LAB,
         "qdisc.json",
@@ -416,15 +417,14 @@ fn the_ovs_ingress_policer_shape_is_named_as_such() {
     assert_eq!(live.filters.len(), 1, "{live:?}");
     let found = plan_foreign(&on_veth0(LAB_POLICY), live);
     assert_eq!(found.len(), 1, "{found:#?}");
-    assert!(
-        found[0]
-            .object
-            .contains("ingress qdisc ffff: with 1 filter (matchall prio 1)"),
+    assert_eq!(
+        found[0].object, "ingress qdisc ffff: with 1 filter (matchall prio 1 policing at 5Mbit)",
         "{found:#?}"
     );
-    assert!(found[0].why.contains("Open vSwitch"), "{found:#?}");
+    assert!(found[0].why.starts_with("an ingress policer"), "{found:#?}");
+    assert!(!found[0].why.contains("Open vSwitch"), "{found:#?}");
     assert!(
-        found[0].why.contains("ingress_policing_rate=0"),
+        found[0].replaced_by.contains("no longer policed"),
         "{found:#?}"
     );
 }
@@ -448,7 +448,8 @@ fn the_lab_hand_made_tree_and_its_flower_policer_are_foreign() {
     let objects: Vec<&str> = found.iter().map(|f| f.object.as_str()).collect();
     assert_eq!(found.len(), 2, "{found:#?}");
     assert!(objects[0].starts_with("ingress qdisc ffff: with 2 filters (flower prio 1, matchall prio 2), redirecting to ifb0"), "{objects:?}");
-    assert!(found[0].why.contains("Open vSwitch"), "{found:#?}");
+    // Hand-made (flower, protocol ip): a policer, but not in OVS's or Neutron's shape.
+    assert!(found[0].why.starts_with("an ingress policer"), "{found:#?}");
     assert!(
         objects[1].starts_with("root qdisc htb 1: with 4 classes, 3 leaf qdiscs"),
         "{objects:?}"
@@ -459,4 +460,55 @@ fn the_lab_hand_made_tree_and_its_flower_policer_are_foreign() {
             .starts_with("htb 1: of the policy (3 classes, 1 fw filter)"),
         "{found:#?}"
     );
+}
+
+/// The policers Open vSwitch and Neutron write, made with real tc in the kernel lab exactly
+/// as they make them (tests/klab/guest/cases/foreign-ovs-policer.sh; this kernel has no
+/// act_police) and read back here as tc printed them: JSON, text, and both with -s. Each
+/// is named by its owner, with its filter, and its rate where tc printed one (text only).
+#[test]
+fn ovs_and_neutron_policers_captured_in_the_lab_are_named_by_their_owner() {
+    let ovs = "Open vSwitch's ingress policer";
+    let neutron = "Neutron's policer";
+    let forms = [
+        ("ovs-matchall", ovs, "matchall prio 1"),
+        ("ovs-basic", ovs, "basic prio 49"),
+        ("ovs-basic-legacy", ovs, "basic prio 49"),
+        ("neutron-u32", neutron, "u32 prio 49"),
+        ("neutron-u32-act", neutron, "u32 prio 49"),
+    ];
+    for (form, who, filter) in forms {
+        for file in [".json", ".txt", "-s.json", "-s.txt"].map(|x| format!("{form}{x}")) {
+            let live = lab_capture(&file);
+            assert_eq!(live.filters.len(), 1, "{file}: {live:?}");
+            let found = plan_foreign(&on_veth0(LAB_POLICY), live);
+            assert_eq!(found.len(), 1, "{file}: {found:#?}");
+            let f = &found[0];
+            assert!(f.why.starts_with(who), "{file}: {f:#?}");
+            let with = format!("ingress qdisc ffff: with 1 filter ({filter}");
+            assert!(f.object.starts_with(&with), "{file}: {f:#?}");
+            if file.ends_with(".txt") {
+                assert!(f.object.ends_with("policing at 10Mbit)"), "{file}: {f:#?}");
+            }
+            assert!(
+                f.replaced_by.contains("no longer policed"),
+                "{file}: {f:#?}"
+            );
+        }
+    }
+}
+
+/// veth0 of tests/fixtures/tc/ovs-policer: `tc -j qdisc show dev veth0` (no "dev" field:
+/// it was the selector) and one filter dump of `parent ffff:`.
+fn lab_capture(filters: &str) -> qosctl::model::DeviceState {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tc/ovs-policer");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let ingress = qosctl::model::Handle::parse("ffff:").unwrap();
+    qosctl::model::DeviceState {
+        device: "veth0".into(),
+        qdiscs: qosctl::tc::read::parse_qdiscs(&read("qdisc.json")).unwrap(),
+        filters: qosctl::tc::read::parse_filters(&read(filters), ingress).unwrap(),
+        ..Default::default()
+    }
 }

@@ -90,15 +90,7 @@ fn download_on_an_ifb_gets_the_class_rates() {
     }
 
     // Download: iperf3 servers in a, clients in b (sources .2 and .3 by binding).
-    let (r2, r3) = std::thread::scope(|s| {
-        let t2 = s.spawn(|| {
-            lab.tcp_wire_rate_with(&lab.b, &lab.a, "10.77.0.1", 5301, 6, &["-B", "10.77.0.2"])
-        });
-        let t3 = s.spawn(|| {
-            lab.tcp_wire_rate_with(&lab.b, &lab.a, "10.77.0.1", 5302, 6, &["-B", "10.77.0.3"])
-        });
-        (t2.join().expect("flow .2"), t3.join().expect("flow .3"))
-    });
+    let (r2, r3) = lab.download_pair((5301, 5302), 6);
     eprintln!(
         "download from .2: {:.3} mbit (class 2), from .3: {:.3} mbit (class 3)",
         r2 / 1e6,

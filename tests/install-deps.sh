@@ -29,6 +29,10 @@ need tmux tmux              # tests/observe.rs runs top in it
 need promtool prometheus    # tests/observe.rs checks metrics with it
 need fireqos fireqos        # tests/import.rs round-trips a tree FireQoS made
 need strace strace          # bench/run.sh --verify-fireqos traces what FireQoS runs
+need ps procps              # tests/observe.rs finds top's pid in its tmux pane
+need kill procps            # tests/confirm.rs, watch.rs, observe.rs, systemd.rs send signals
+need man man-db             # tests/cli_docs.rs: pages the man pages refer to are installed
+need groff groff-base       # tests/cli_docs.rs renders the policy page without warnings
 python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)   # the venv below
 
 if [ "${#pkgs[@]}" -gt 0 ]; then

@@ -626,6 +626,7 @@ fn apply_without_cap_net_admin_stops_before_changing_anything() {
     let mut perms = std::fs::metadata(lab.dir.path()).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(lab.dir.path(), perms).unwrap();
+    let qosctl = common::qosctl_for_anyone(lab.dir.path());
     // Inside the lab namespace (entered as root), then as nobody with no capabilities:
     // qosctl sees only the lab's devices, so nothing else is ever at stake.
     let run = |args: &[&str]| {
@@ -639,7 +640,7 @@ fn apply_without_cap_net_admin_stops_before_changing_anything() {
                 "--regid=65534",
             ])
             .args(["--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
-            .arg(env!("CARGO_BIN_EXE_qosctl"))
+            .arg(&qosctl)
             .args(args)
             .arg(&p)
             .output()

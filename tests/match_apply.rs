@@ -351,3 +351,62 @@ fn a_tier_crossing_the_hash_threshold_is_rebuilt_once_and_converges() {
     assert_eq!(lab.apply(&subscribers(33)), 0);
     assert_eq!(lab.commands(&subscribers(34)).len(), 3);
 }
+
+/// A batch that fails at its very end (after every edit ran: an address changed, a tier
+/// removed whole, a class with its match added) is undone exactly: the kernel's new numbers
+/// for re-created u32 root tables are not configuration, everything else reads back equal.
+#[test]
+fn a_failed_apply_of_match_edits_is_restored_exactly() {
+    need_root!();
+    let lab = Lab::new("ma-undo");
+    assert!(lab.apply(ATC) > 0);
+    let edited = ATC
+        .replace("dst = \"10.77.0.3\"", "dst = \"10.77.0.8\"")
+        .replace(
+            "[[interfaces.lab.classes.phone.match]]\ndst = \"fd77::2\"\n",
+            "",
+        )
+        .replace(
+            "[[interfaces.lab.classes.tablet.match]]\ndst = \"fd77::3\"\n",
+            "",
+        )
+        + "[interfaces.lab.classes.laptop]\nid = 0x70\nrate = \"3mbit\"\n\
+           [[interfaces.lab.classes.laptop.match]]\ndst = \"10.77.0.9\"\nproto = \"tcp\"\n";
+    let tc = common::require("tc");
+    let mark = lab.dir.path().join("faulted");
+    let script = lab.dir.path().join("tc-fault");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/bash\nfor a in \"$@\"; do\n  if [ \"$a\" = -batch ] && [ ! -e '{m}' ]; then\n    touch '{m}'\n    exec '{tc}' \"$@\" < <(cat; echo 'qdisc add dev qx-no-such-dev root pfifo')\n  fi\ndone\nexec '{tc}' \"$@\"\n",
+            m = mark.display(),
+            tc = tc.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", script.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let p = lab.dir.path().join("edited.toml");
+    std::fs::write(&p, &edited).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qosctl"))
+        .args([
+            "--netns",
+            &lab.pair.a,
+            "--tc",
+            script.to_str().unwrap(),
+            "apply",
+        ])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(mark.exists(), "the faulting tc ran");
+    assert!(
+        err.contains("restored: every interface reads back exactly as before the apply"),
+        "{err}"
+    );
+    assert_eq!(lab.apply(ATC), 0, "in sync with the policy of before");
+}

@@ -195,7 +195,8 @@ fn top_fits_80_columns_in_tmux_and_quits_on_q() {
 /// The pid of the qosctl process in the pane (the pane runs `sh -c`, qosctl its child).
 fn pane_child(tmux: &Tmux) -> String {
     let shell = run(Command::new("tmux").args(["-L", &tmux.0, "display", "-p", "#{pane_pid}"]));
-    let kids = run(Command::new("ps").args(["-o", "pid=", "--ppid", shell.trim()]));
+    let kids =
+        run(Command::new(common::require("ps")).args(["-o", "pid=", "--ppid", shell.trim()]));
     kids.split_whitespace()
         .next()
         .unwrap_or_default()
@@ -223,7 +224,7 @@ fn top_restores_the_terminal_on_ctrl_c_and_sigint() {
             run(Command::new("tmux").args(["-L", &tmux.0, "send-keys", "C-c"]));
         } else {
             let pid = pane_child(&tmux);
-            run(Command::new("kill").args(["-INT", &pid]));
+            run(Command::new(common::require("kill")).args(["-INT", &pid]));
         }
         let after = tmux.wait_for("echo", 3);
         assert!(after.contains("top exited 0"), "{how}:\n{after}");

@@ -381,6 +381,7 @@ fn human_plan_has_signs_names_and_summary() {
             alias: Some("wan".into()),
             ops: diff_device(&want, &tree()),
             goes_with: Vec::new(),
+            link: None,
         }],
     };
     let text = qosctl::plan::render_human(&plan);

@@ -618,17 +618,6 @@ fn class_without_rate_and_interface_shapes() {
 }
 
 #[test]
-fn not_supported_yet() {
-    let src = "[interfaces.wan]\nrate = \"20mbit\"\ndefault = \"a\"\n[interfaces.wan.ingress]\nrate = \"1mbit\"\n\
-               [interfaces.wan.classes.a]\nrate = \"1mbit\"\n[[interfaces.wan.classes.a.match]]\ndst = \"10.0.0.5/32\"\n";
-    assert_eq!(
-        errors(src),
-        // `match` is read now (tests/policy_match.rs); ingress is the one left.
-        ["4:17: \"ingress\" is not supported yet"]
-    );
-}
-
-#[test]
 fn htb_depth_limit() {
     let mut src = String::from("[interfaces.wan]\nrate = \"10mbit\"\ndefault = \"c0\"\n");
     let mut path = String::from("interfaces.wan");

@@ -746,6 +746,35 @@ fn names_with_control_characters_cannot_forge_plan_lines() {
 }
 
 #[test]
+fn check_escapes_control_characters_of_interface_keys_in_its_errors() {
+    // `check` quotes the interface key in its messages ("interface \"…\" has …"); a key
+    // holding a newline and an escape sequence must not forge a diagnostic line.
+    let dir = tempfile::tempdir().unwrap();
+    let alias = "\"lab\\np.toml:1:1: error: FORGED\\u001b[2K\"";
+    let policy = format!("[interfaces.{alias}]\ndevice = \"a0\"\nrate = \"10mbit\"\nbogus = 1\n");
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, policy).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_qosctl"))
+        .args(["check", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "unknown key \"bogus\" in interface \"lab\\np.toml:1:1: error: FORGED\\x1b[2K\""
+        ),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "raw escape sequence: {err:?}");
+    assert!(
+        !err.lines()
+            .any(|l| l.starts_with("p.toml:1:1: error: FORGED")),
+        "a forged line: {err}"
+    );
+}
+
+#[test]
 fn dry_run_in_a_namespace_works_without_root_for_whoever_may_enter_it() {
     need_root!();
     let setpriv =
@@ -754,13 +783,14 @@ fn dry_run_in_a_namespace_works_without_root_for_whoever_may_enter_it() {
     ok(&["chmod", "755", lab.dir.path().to_str().unwrap()]);
     let p = lab.write("p.toml", &classes("a0", 2, 1000));
     ok(&["chmod", "644", p.to_str().unwrap()]);
+    let qosctl = common::qosctl_for_anyone(lab.dir.path());
     let nobody = |caps: bool| {
         let mut c = Command::new(&setpriv);
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
         if caps {
             c.args(["--inh-caps=+sys_admin", "--ambient-caps=+sys_admin"]);
         }
-        c.arg(env!("CARGO_BIN_EXE_qosctl"))
+        c.arg(&qosctl)
             .args([
                 "--netns",
                 lab.name(),

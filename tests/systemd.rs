@@ -153,7 +153,9 @@ fn apply_and_watch_need_nothing_but_cap_net_admin() {
         seen.push(l);
         assert!(t.elapsed() < Duration::from_secs(10), "{seen:#?}");
     }
-    let _ = Command::new("kill").arg(w.id().to_string()).status();
+    let _ = Command::new(common::require("kill"))
+        .arg(w.id().to_string())
+        .status();
     assert_eq!(w.wait().unwrap().code(), Some(0));
 
     // And without it, a clear refusal before anything runs.

@@ -90,8 +90,34 @@ pub fn render_human<'a>(plan: &'a Plan) -> String {
                 let _ = writeln!(out, "{}", d.device);
             }
         }
+        match &d.link {
+            Some(super::LinkChange::Create { ifb_for }) => {
+                let _ = writeln!(
+                    out,
+                    "  + ifb device {}  for the ingress of {ifb_for}",
+                    d.device
+                );
+            }
+            Some(super::LinkChange::Delete { ifb_for }) => {
+                let _ = writeln!(
+                    out,
+                    "  - ifb device {}  (the ingress of {ifb_for} is gone from the policy; its tree goes with it)",
+                    d.device
+                );
+            }
+            Some(super::LinkChange::Up { ifb_for }) => {
+                let _ = writeln!(
+                    out,
+                    "  ~ ifb device {}  for the ingress of {ifb_for}: down -> up",
+                    d.device
+                );
+            }
+            None => {}
+        }
         if d.ops.is_empty() {
-            let _ = writeln!(out, "  in sync");
+            if d.link.is_none() {
+                let _ = writeln!(out, "  in sync");
+            }
             continue;
         }
         // A rebuild gives every line the same reason: say it once, on the first.

@@ -71,6 +71,23 @@ pub enum Op {
     },
 }
 
+impl Op {
+    pub fn obj(&self) -> &Obj {
+        let (Op::Add { obj, .. } | Op::Change { obj, .. } | Op::Remove { obj, .. }) = self;
+        obj
+    }
+    /// The operation acts on the ingress side (the ingress or clsact qdisc, or a filter
+    /// on it), which the egress tree's order and safety rules treat apart.
+    pub fn is_ingress_side(&self) -> bool {
+        match self.obj() {
+            Obj::Qdisc(q) => q.parent == Parent::Ingress,
+            Obj::Filter(f) => f.parent.is_ingress_side(),
+            Obj::FilterPrio { parent, .. } => parent.is_ingress_side(),
+            Obj::Class(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DevicePlan {
     pub device: String,
@@ -82,6 +99,35 @@ pub struct DevicePlan {
     /// command of their own, listed so that the plan shows all it destroys ([`goes_with`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub goes_with: Vec<Filter>,
+    /// The ifb device itself is created (before the batch) or deleted (after it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkChange>,
+}
+
+/// An `ip link` step of the plan: the ifb of an ingress tree (`crate::link`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum LinkChange {
+    /// `ip link add NAME type ifb`, marked as qosctl's, up: before the tc batch.
+    Create { ifb_for: String },
+    /// `ip link del NAME`: after the batch (its qdiscs go with it).
+    Delete { ifb_for: String },
+    /// `ip link set dev NAME up`: qosctl's ifb is down (it would drop what is redirected).
+    Up { ifb_for: String },
+}
+
+impl LinkChange {
+    /// The `ip` line, for the plan and the dry run.
+    pub fn command(&self, ifb: &str) -> String {
+        match self {
+            LinkChange::Create { ifb_for } => format!(
+                "link add {ifb} type ifb; link set dev {ifb} alias {}{ifb_for} txqueuelen 1000 up",
+                crate::link::ALIAS_PREFIX
+            ),
+            LinkChange::Delete { .. } => format!("link del dev {ifb}"),
+            LinkChange::Up { .. } => format!("link set dev {ifb} up"),
+        }
+    }
 }
 
 /// The live filters that go with an ingress or clsact qdisc that `ops` remove. A u32
@@ -123,10 +169,20 @@ pub struct Summary {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.devices.iter().all(|d| d.ops.is_empty())
+        self.devices
+            .iter()
+            .all(|d| d.ops.is_empty() && d.link.is_none())
     }
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
+        for d in &self.devices {
+            match d.link {
+                Some(LinkChange::Create { .. }) => s.add += 1,
+                Some(LinkChange::Delete { .. }) => s.remove += 1,
+                Some(LinkChange::Up { .. }) => s.change += 1,
+                None => {}
+            }
+        }
         for op in self.devices.iter().flat_map(|d| &d.ops) {
             match op {
                 Op::Add { .. } => s.add += 1,

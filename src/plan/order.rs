@@ -2,11 +2,12 @@
 //!
 //! For one device, in this order:
 //!
-//! 1. **Hooks qosctl writes no tree for** lose theirs: every live qdisc on the ingress hook
-//!    (`ingress`, `clsact`) goes, with its filters, when the policy has none there
-//!    ([`hooks_without_tree`]). This is a choice, not a limitation of the differ: the tree
-//!    differ ([`super::tree`]) takes the hook, root and filter parent as arguments, and the
-//!    day the policy describes an ingress tree it is diffed like the egress one.
+//! 1. **The ingress hook**: without an ingress side in the policy, every live qdisc on the
+//!    ingress hook (`ingress`, `clsact`) goes, with its filters ([`hooks_without_tree`]);
+//!    with one (`[interfaces.X.ingress]`: qdisc `ffff:` and the hook filter that redirects
+//!    to the ifb and/or polices), it is diffed by the tree differ ([`super::tree`]) with the
+//!    ingress hook as its hook and `ffff:` as its filter parent (no classes there). The
+//!    ingress tree itself is on the ifb, a device of its own, planned after this one.
 //! 2. **The egress tree** (root hook), whose own order is:
 //!    1. the root qdisc removed, when it cannot be kept (kind, handle, htb `default` or
 //!       `r2q` change), and then everything re-added as on a first apply ([`add_tree`]);
@@ -28,11 +29,18 @@ use crate::model::{Class, DeviceState, Handle, Parent, Qdisc};
 /// Plans one device: what to run so that `live` becomes `desired`.
 pub fn device(desired: &DeviceState, live: &DeviceState) -> Vec<Op> {
     let mut ops = hooks_without_tree(desired, live);
+    // The ingress hook (qdisc `ffff:` and its filters: the redirect to the ifb, the
+    // policer) before the egress tree: it is independent of it. The ifb's tree is another
+    // device, planned right after this one; until its commands run (microseconds later,
+    // in the same batch) redirected packets pass the ifb's default qdisc.
+    if desired.qdiscs.iter().any(|q| q.parent == Parent::Ingress) {
+        ops.extend(tree::diff_hook(Parent::Ingress, desired, live));
+    }
     ops.extend(tree::diff_hook(Parent::Root, desired, live));
     ops
 }
 
-/// Step 1: qosctl writes no ingress tree yet, so whatever hangs there on a managed
+/// Step 1: a policy without an ingress side: whatever hangs there on a managed
 /// device goes (its filters with it).
 fn hooks_without_tree(desired: &DeviceState, live: &DeviceState) -> Vec<Op> {
     let hook = Parent::Ingress;

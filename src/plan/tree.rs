@@ -78,7 +78,8 @@ pub fn diff_hook(hook: Parent, desired: &DeviceState, live: &DeviceState) -> Vec
                 let mut ops = vec![remove(Obj::Qdisc(l.clone()), Some(reason.clone()))];
                 ops.extend(order::add_tree(d, desired, Some(reason)));
                 ops
-            } else if d.kind.is_classful() {
+            } else if d.kind.is_classful() || hook == Parent::Ingress {
+                // The ingress qdisc has no classes: its diff is the diff of its filters.
                 let tree = Tree {
                     root: d.handle,
                     filter_parent: d.handle,

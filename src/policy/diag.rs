@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use super::node::Span;
+use crate::escape;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,16 +108,20 @@ impl<'a> Source<'a> {
             Severity::Warning => "warning",
         };
         let mut out = String::new();
+        // Messages quote policy keys, which may hold any character: a key with a newline
+        // or an escape sequence must not forge lines or colours (the plan escapes alike).
+        let (name, message) = (escape::controls(&self.name), escape::controls(&d.message));
+        let hint = d.hint.as_deref().map(escape::controls);
         let Some(span) = d.span.clone() else {
-            let _ = writeln!(out, "{}: {sev}: {}", self.name, d.message);
-            if let Some(h) = &d.hint {
+            let _ = writeln!(out, "{name}: {sev}: {message}");
+            if let Some(h) = &hint {
                 let _ = writeln!(out, "    = help: {h}");
             }
             return out;
         };
         let Range { start, end } = span;
         let (line, col) = self.line_col(start);
-        let _ = writeln!(out, "{}:{line}:{col}: {sev}: {}", self.name, d.message);
+        let _ = writeln!(out, "{name}:{line}:{col}: {sev}: {message}");
         let full = self.line_text(line);
         // A very long line (minified or garbage) is shown as a window around the column.
         let skip = col.saturating_sub(60);
@@ -150,7 +155,7 @@ impl<'a> Source<'a> {
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         let _ = write!(out, " {:>gutter$} | {pad}{}", "", "^".repeat(width));
-        match &d.hint {
+        match &hint {
             Some(h) => {
                 let _ = writeln!(out, " {h}");
             }
@@ -241,6 +246,32 @@ mod tests {
         assert_eq!(
             r,
             "p.toml:2:8: error: rate 5000 has no unit\n   2 | rate = 5000\n     |        ^^^^ did you mean \"5000kbit\"?\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_of_keys_are_escaped_in_message_and_hint() {
+        let text = "[interfaces.\"a\\u001b[31mX\\nb\"]\nrate = 1\n";
+        let src = Source::new("p\n.toml", text);
+        let d = Diagnostic::error(Some(31..35), "interface \"a\u{1b}[31mX\nb\" has a rate")
+            .hint("add [interfaces.\"a\\u{1b}[31mX\\nb\".classes.all]");
+        let r = src.render(&d);
+        // One diagnostic is three lines, whatever the key holds.
+        assert_eq!(r.lines().count(), 3, "{r}");
+        assert!(!r.contains('\u{1b}'), "{r:?}");
+        assert!(
+            r.starts_with("p\\n.toml:2:1: error: interface \"a\\x1b[31mX\\nb\" has a rate\n"),
+            "{r}"
+        );
+        // The fix quotes the key the TOML way: kept as written, so it can be copied.
+        assert!(
+            r.ends_with("^^^^ add [interfaces.\"a\\u{1b}[31mX\\nb\".classes.all]\n"),
+            "{r}"
+        );
+        let no_span = Diagnostic::error(None, "key \"x\ry\"").hint("h\u{7}");
+        assert_eq!(
+            src.render(&no_span),
+            "p\\n.toml: error: key \"x\\ry\"\n    = help: h\\x07\n"
         );
     }
 

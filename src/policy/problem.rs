@@ -138,7 +138,20 @@ pub enum Problem<'a> {
     },
     NoInterface,
     NoInterfaceInTable,
-    IngressNotSupported,
+    /// `police = { … }` without its rate or its burst.
+    PoliceMissing {
+        key: &'static str,
+    },
+    /// `restore_mark` on an ingress without a tree: no class to classify into.
+    RestoreWithoutTree {
+        tree: TreeName<'a>,
+    },
+    /// The ifb of an ingress tree would be named like another interface's ifb, or like a
+    /// device of the policy.
+    IfbNameTaken {
+        ifb: &'a str,
+        by: &'a str,
+    },
     InvalidDevice {
         device: &'a str,
         why: String,
@@ -411,7 +424,9 @@ impl Problem<'_> {
             )),
             NoInterface => s("add e.g. [interfaces.wan] with device = \"eth0\" and rate = \"20mbit\""),
             NoInterfaceInTable => s("add e.g. [interfaces.wan] with device = \"eth0\""),
-            IngressNotSupported => s("shape the download direction on the other end of the link for now"),
+            RestoreWithoutTree { .. } => s("give the ingress classes with marks, or drop restore_mark"),
+            IfbNameTaken { .. } => s("rename one of the devices (the ifb name is derived from the device: docs/ingress.md)"),
+            PoliceMissing { .. } => s("write e.g. police = { rate = \"1mbit\", burst = \"16KiB\" }"),
             InvalidDevice { defaulted_from, .. } => defaulted_from.map(|k| {
                 format!(
                     "the device defaults to the interface key; set device = \"eth0\" in [interfaces.{}]",
@@ -525,7 +540,15 @@ impl fmt::Display for Problem<'_> {
             UnknownChoice { key, value, .. } => write!(f, "unknown {key} \"{value}\""),
             TopLevelTable { key } => write!(f, "unknown key \"{key}\" in the policy"),
             NoInterface | NoInterfaceInTable => write!(f, "the policy names no interface"),
-            IngressNotSupported => write!(f, "\"ingress\" is not supported yet"),
+            RestoreWithoutTree { tree } => write!(
+                f,
+                "restore_mark: {tree} has no tree whose marks could use the restored mark"
+            ),
+            IfbNameTaken { ifb, by } => write!(
+                f,
+                "the ifb device \"{ifb}\" of this ingress tree is already used by interface \"{by}\""
+            ),
+            PoliceMissing { key } => write!(f, "police needs a \"{key}\""),
             InvalidDevice { device, why, .. } => write!(
                 f,
                 "device name \"{device}\" is not a valid Linux interface name: {why}"

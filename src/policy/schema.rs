@@ -9,6 +9,7 @@
 use std::fmt;
 
 use super::node::Span;
+use crate::classify::action::{Police, Restore};
 use crate::classify::matcher::{Dscp, Field, Match};
 use crate::model::{Netem, QdiscKind};
 use crate::units::{Rate, Size, Time};
@@ -26,6 +27,23 @@ pub const TREE_KEYS: &[&str] = &[
 pub const IFACE_KEYS: &[&str] = &[
     "device", "rate", "burst", "cburst", "default", "leaf", "netem", "classes", "ingress",
 ];
+/// `[interfaces.X.ingress]`: a tree, and what the ingress hook does before the redirect.
+pub const INGRESS_KEYS: &[&str] = &[
+    "rate",
+    "burst",
+    "cburst",
+    "default",
+    "leaf",
+    "netem",
+    "classes",
+    "police",
+    "restore_mark",
+];
+/// `police = { rate, burst }`.
+pub const POLICE_KEYS: &[&str] = &["rate", "burst"];
+/// `restore_mark = "…"`: which tc action copies the conntrack mark to the packet.
+/// `none` turns off the default (`connmark` when an ingress class has marks).
+pub const RESTORE_CHOICES: &[&str] = &["connmark", "ctinfo", "none"];
 pub const CLASS_KEYS: &[&str] = &[
     "rate", "ceil", "burst", "cburst", "prio", "quantum", "id", "marks", "leaf", "netem",
     "classes", "match", "set_dscp",
@@ -53,9 +71,19 @@ pub struct Interface {
     pub device: Sp<String>,
     /// What leaves the device: the tree written directly under `[interfaces.X]`.
     pub egress: Tree,
-    /// What arrives at the device: `[interfaces.X.ingress]`. Parsed as a tree, but refused
-    /// ("not supported yet") until the ifb device is wired; the builder does not see it.
-    pub ingress: Option<Tree>,
+    /// What arrives at the device: `[interfaces.X.ingress]`, a tree built on the
+    /// interface's ifb device, and/or a policer on the interface's ingress hook.
+    pub ingress: Option<Ingress>,
+}
+
+/// `[interfaces.X.ingress]`: the download tree (shaped on an ifb), a policer, and whether
+/// the conntrack mark is restored before the tree's filters see the packet.
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    pub tree: Tree,
+    pub police: Option<Sp<Police>>,
+    /// `restore_mark` as written: `Some(None)` is `"none"`.
+    pub restore: Option<Sp<Option<Restore>>>,
 }
 
 impl Interface {

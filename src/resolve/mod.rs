@@ -21,6 +21,7 @@
 
 mod default;
 mod emit;
+pub mod ingress;
 mod matches;
 mod minors;
 mod rates;
@@ -90,6 +91,29 @@ pub struct ResolvedInterface {
     pub netem: Option<model::Netem>,
     pub classes: Vec<ResolvedClass>,
     pub state: DeviceState,
+    /// `[interfaces.X.ingress]`, when the policy has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<ResolvedIngress>,
+}
+
+/// The ingress side of an interface: its tree on the ifb, the policer and the mark restore
+/// of the hook, for `check` and `show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedIngress {
+    /// The ifb device the tree is built on (None: the ingress only polices).
+    pub ifb: Option<String>,
+    /// The hook's policer, in the policy's words (`police 1mbit burst 16KiB`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub police: Option<String>,
+    /// `connmark` or `ctinfo`, when the conntrack mark is restored before the redirect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_mark: Option<&'static str>,
+    pub rate: Option<Rate>,
+    pub default: Option<String>,
+    pub netem: Option<model::Netem>,
+    pub classes: Vec<ResolvedClass>,
+    /// The ifb's state (empty when there is no ifb).
+    pub state: DeviceState,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -99,30 +123,29 @@ pub struct Resolved {
 
 impl Resolved {
     /// The model without the names tree, for `apply` (no copy of the device states).
+    /// Each interface's device, followed by its ifb when it has an ingress tree.
     pub fn into_desired(self) -> model::Desired {
-        model::Desired {
-            devices: self
-                .interfaces
-                .into_iter()
-                .map(|i| model::DesiredDevice {
+        let mut devices = Vec::with_capacity(self.interfaces.len());
+        for i in self.interfaces {
+            let ifb = i.ingress.and_then(|g| g.ifb.map(|ifb| (ifb, g.state)));
+            devices.push(model::DesiredDevice {
+                alias: i.alias.clone(),
+                state: i.state,
+                ifb_for: None,
+            });
+            if let Some((_, state)) = ifb {
+                devices.push(model::DesiredDevice {
                     alias: i.alias,
-                    state: i.state,
-                })
-                .collect(),
+                    state,
+                    ifb_for: Some(i.device),
+                });
+            }
         }
+        model::Desired { devices }
     }
 
     pub fn desired(&self) -> model::Desired {
-        model::Desired {
-            devices: self
-                .interfaces
-                .iter()
-                .map(|i| model::DesiredDevice {
-                    alias: i.alias.clone(),
-                    state: i.state.clone(),
-                })
-                .collect(),
-        }
+        self.clone().into_desired()
     }
 }
 
@@ -164,15 +187,62 @@ pub fn resolve(policy: &Policy, diags: &mut Vec<Diagnostic>) -> Resolved {
         }
         out.interfaces.push(resolve_interface(iface, diags));
     }
+    ifb_names_free(policy, &out, diags);
     out
 }
 
-/// An interface is its egress tree on its device. (Its ingress tree is refused by the
-/// walker until the ifb device is wired: then it is built here too, on the ifb device.)
+/// Two ingress trees whose ifbs would share a name, or an ifb name that is a device of the
+/// policy itself (the ifb would be shaped twice).
+fn ifb_names_free(policy: &Policy, out: &Resolved, diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for (iface, r) in policy.interfaces.iter().zip(&out.interfaces) {
+        let Some(ifb) = r.ingress.as_ref().and_then(|g| g.ifb.as_deref()) else {
+            continue;
+        };
+        let span = iface
+            .ingress
+            .as_ref()
+            .map_or(iface.key_span.clone(), |g| g.tree.key_span.clone());
+        let by = policy
+            .interfaces
+            .iter()
+            .find(|o| o.device.v == ifb)
+            .map(|o| o.alias.as_str())
+            .or_else(|| seen.insert(ifb, iface.alias.as_str()));
+        if let Some(by) = by {
+            diags.push(Problem::IfbNameTaken { ifb, by }.at(span));
+        }
+    }
+}
+
+/// An interface is its egress tree on its device, and its ingress tree on its ifb device
+/// with the hook on its own ingress qdisc (`ingress.rs`).
 fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> ResolvedInterface {
     let target = Target::egress(&iface.device.v);
-    let egress = tree::build(&iface.egress, iface.name(Direction::Egress), &target, diags);
+    let mut egress = tree::build(&iface.egress, iface.name(Direction::Egress), &target, diags);
+    let ingress = iface.ingress.as_ref().map(|g| {
+        let b = ingress::build(iface, g, diags);
+        egress.state.qdiscs.extend(b.hook.iter().cloned());
+        egress.state.filters.extend(b.hook_filter.iter().cloned());
+        ResolvedIngress {
+            police: b
+                .police
+                .as_ref()
+                .map(|p| format!("police {} burst {}", p.rate, p.burst)),
+            restore_mark: b.restore.map(|r| match r {
+                crate::classify::action::Restore::Connmark => "connmark",
+                crate::classify::action::Restore::Ctinfo { .. } => "ctinfo",
+            }),
+            ifb: b.ifb,
+            rate: b.tree.rate,
+            default: b.tree.default,
+            netem: b.tree.netem,
+            classes: b.tree.classes,
+            state: b.tree.state,
+        }
+    });
     ResolvedInterface {
+        ingress,
         alias: iface.alias.clone(),
         device: iface.device.v.clone(),
         rate: egress.rate,

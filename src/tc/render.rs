@@ -9,6 +9,14 @@ use crate::model::{Class, Filter, Qdisc, QdiscKind};
 
 /// `qdisc add dev D root handle 1: htb default 10`.
 pub fn qdisc_add(dev: &str, q: &Qdisc) -> String {
+    if q.parent == crate::model::Parent::Ingress {
+        // `ingress` is the kind word here: tc takes no parent for it.
+        return format!(
+            "qdisc add dev {dev} handle {} {}",
+            q.handle,
+            qdisc_args(&q.kind)
+        );
+    }
     format!(
         "qdisc add dev {dev} {} handle {} {}",
         q.parent,

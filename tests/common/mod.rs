@@ -204,6 +204,27 @@ impl NetnsPair {
     }
 }
 
+impl NetnsPair {
+    /// Two TCP flows at once from b to a (a's download: what arrives at a0), one from
+    /// 10.77.0.2 on `ports.0` and one from 10.77.0.3 (the caller adds it to b0) on `ports.1`;
+    /// their wire rates in bit/s.
+    #[allow(dead_code)]
+    pub fn download_pair(&self, ports: (u16, u16), secs: u32) -> (f64, f64) {
+        std::thread::scope(|s| {
+            let flow = |port: u16, src: &'static str| {
+                s.spawn(move || {
+                    self.tcp_wire_rate_with(&self.b, &self.a, "10.77.0.1", port, secs, &["-B", src])
+                })
+            };
+            let (a, b) = (flow(ports.0, "10.77.0.2"), flow(ports.1, "10.77.0.3"));
+            (
+                a.join().expect("flow from .2"),
+                b.join().expect("flow from .3"),
+            )
+        })
+    }
+}
+
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {
@@ -431,4 +452,18 @@ pub fn bench_run(args: &[&str]) -> (serde_json::Value, String) {
     );
     let text = std::fs::read_to_string(&json).expect("bench/run.sh --json wrote its results");
     (serde_json::from_str(&text).expect("results are JSON"), ctx)
+}
+
+/// A copy of the qosctl under test in `dir`, runnable by any user, for the tests that run
+/// it as nobody: `CARGO_BIN_EXE_qosctl` itself is out of nobody's reach when the target
+/// dir sits below a directory only its owner may enter, which is where a fresh clone made
+/// as root lives (/root is 0700, and so is what `mktemp -d` makes). `dir` must be
+/// reachable by nobody.
+#[allow(dead_code)]
+pub fn qosctl_for_anyone(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("qosctl");
+    std::fs::copy(env!("CARGO_BIN_EXE_qosctl"), &p).expect("copy qosctl");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
 }

@@ -2,12 +2,13 @@
 //! ingress tree under `ingress`.
 
 use super::{at, find, Walker};
+use crate::classify::action::{Police, Restore};
 use crate::policy::diag::did_you_mean;
 use crate::policy::node::{Key, Node};
 use crate::policy::problem::{Place, Problem};
 use crate::policy::schema::{
-    invalid_device_name, Direction, Interface, Policy, Sp, Tree, TreeName, IFACE_KEYS, TOP_KEYS,
-    TREE_KEYS,
+    invalid_device_name, Direction, Ingress, Interface, Policy, Sp, TreeName, IFACE_KEYS,
+    INGRESS_KEYS, POLICE_KEYS, RESTORE_CHOICES, TOP_KEYS,
 };
 
 impl Walker {
@@ -88,20 +89,71 @@ impl Walker {
         })
     }
 
-    /// `[interfaces.X.ingress]`: read as a tree like the egress one, so that wiring it (an
-    /// ifb device) needs no second reader. Until then the one "not supported yet" error is
-    /// all it reports, as before: its own problems are dropped with the tree.
-    fn ingress(&mut self, key: &Key, node: &Node, alias: &str) -> Option<Tree> {
-        let before = self.diags.len();
+    /// `[interfaces.X.ingress]`: a tree read like the egress one (it is built on the
+    /// interface's ifb device), a policer and the mark restore of the ingress hook.
+    fn ingress(&mut self, key: &Key, node: &Node, alias: &str) -> Option<Ingress> {
         let name = TreeName {
             alias,
             direction: Direction::Ingress,
         };
-        let tree = self
-            .table(key, node, TREE_KEYS, Place::Tree(name))
-            .map(|entries| self.tree(entries, Direction::Ingress, key.span.clone()));
-        self.diags.truncate(before);
-        self.report(key.span.clone(), Problem::IngressNotSupported);
-        tree
+        let entries = self.table(key, node, INGRESS_KEYS, Place::Tree(name))?;
+        let tree = self.tree(entries, Direction::Ingress, key.span.clone());
+        let mut ingress = Ingress {
+            tree,
+            police: None,
+            restore: None,
+        };
+        for (k, n) in entries {
+            match k.name.as_str() {
+                "police" => {
+                    ingress.police = self.police(k, n).map(|v| Sp { span: at(k, n), v });
+                }
+                "restore_mark" => {
+                    ingress.restore = self.one_of(k, n, RESTORE_CHOICES).map(|how| Sp {
+                        span: at(k, n),
+                        v: match how.as_str() {
+                            "connmark" => Some(Restore::Connmark),
+                            "ctinfo" => Some(Restore::Ctinfo { mask: u32::MAX }),
+                            _ => None,
+                        },
+                    });
+                }
+                _ => {}
+            }
+        }
+        Some(ingress)
+    }
+
+    /// `police = { rate = "…", burst = "…" }`: both are needed (the burst decides how a
+    /// policer treats TCP, so there is no default to guess).
+    fn police(&mut self, key: &Key, node: &Node) -> Option<Police> {
+        let entries = self.table(key, node, POLICE_KEYS, Place::Named("police"))?;
+        let (mut rate, mut burst, mut ok) = (None, None, true);
+        for (k, n) in entries {
+            match k.name.as_str() {
+                "rate" => {
+                    rate = self.rate(k, n);
+                    ok &= rate.is_some();
+                }
+                "burst" => {
+                    burst = self.size(k, n);
+                    ok &= burst.is_some();
+                }
+                _ => {}
+            }
+        }
+        for (k, missing) in [
+            ("rate", find(entries, "rate")),
+            ("burst", find(entries, "burst")),
+        ] {
+            if missing.is_none() {
+                self.report(at(key, node), Problem::PoliceMissing { key: k });
+                ok = false;
+            }
+        }
+        let (Some(rate), Some(burst), true) = (rate, burst, ok) else {
+            return None;
+        };
+        Some(Police::drop_above(rate, burst))
     }
 }

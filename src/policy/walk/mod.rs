@@ -61,7 +61,7 @@ pub fn track<T>(ok: &mut bool, v: Option<T>) -> Option<T> {
 mod tests {
     use super::Walker;
     use crate::policy::node;
-    use crate::policy::schema::{Direction, IFACE_KEYS, TREE_KEYS};
+    use crate::policy::schema::{Direction, IFACE_KEYS, INGRESS_KEYS, TREE_KEYS};
     use crate::units::Rate;
 
     fn walk(src: &str) -> (crate::policy::schema::Policy, Vec<String>) {
@@ -71,20 +71,38 @@ mod tests {
     }
 
     #[test]
-    fn ingress_is_read_as_a_tree_and_refused_with_one_error() {
+    fn ingress_is_read_as_a_tree_with_its_own_problems() {
         let (policy, errors) = walk(
             "[interfaces.wan]\nrate = \"20mbit\"\n[interfaces.wan.ingress]\nrate = \"100mbit\"\n\
-             default = \"video\"\nbogus = 1\n[interfaces.wan.ingress.classes.video]\nrate = \"50%\"\n",
+             default = \"video\"\nbogus = 1\nrestore_mark = \"ctinfo\"\n\
+             police = { rate = \"90mbit\" }\n\
+             [interfaces.wan.ingress.classes.video]\nrate = \"50%\"\n",
         );
-        // Only the one error, as before ingress was read: not the unknown key inside it.
-        assert_eq!(errors, ["\"ingress\" is not supported yet"]);
+        assert_eq!(
+            errors,
+            [
+                "unknown key \"bogus\" in the ingress of interface \"wan\"",
+                "police needs a \"burst\"",
+            ]
+        );
         let iface = &policy.interfaces[0];
         assert_eq!(iface.egress.direction, Direction::Egress);
         assert_eq!(
             iface.egress.rate.as_ref().map(|r| r.v),
             Some(Rate::from_bits(20_000_000))
         );
-        let ingress = iface.ingress.as_ref().expect("ingress is a tree");
+        let ingress = iface.ingress.as_ref().expect("ingress is read");
+        assert!(
+            ingress.police.is_none(),
+            "a police without burst is dropped"
+        );
+        assert_eq!(
+            ingress.restore.as_ref().map(|r| r.v),
+            Some(Some(crate::classify::action::Restore::Ctinfo {
+                mask: u32::MAX
+            }))
+        );
+        let ingress = &ingress.tree;
         assert_eq!(ingress.direction, Direction::Ingress);
         assert_eq!(
             ingress.rate.as_ref().map(|r| r.v),
@@ -112,5 +130,8 @@ mod tests {
         keys.extend_from_slice(TREE_KEYS);
         keys.push("ingress");
         assert_eq!(IFACE_KEYS, keys.as_slice());
+        let mut ingress = TREE_KEYS.to_vec();
+        ingress.extend(["police", "restore_mark"]);
+        assert_eq!(INGRESS_KEYS, ingress.as_slice());
     }
 }

@@ -214,7 +214,7 @@ fn read_filters(tc: &Tc, dev: &str, parent: Handle, stats: bool) -> Result<Vec<F
     or_text(tc, dev, parent, stats, parse_filters(&out, parent))
 }
 
-/// The JSON read of a filter dump, or, if it failed, the text dump's.
+/// The JSON read of a filter dump, or the text dump's where the JSON does not do.
 fn or_text(
     tc: &Tc,
     dev: &str,
@@ -222,21 +222,33 @@ fn or_text(
     stats: bool,
     parsed: Result<Vec<Filter>>,
 ) -> Result<Vec<Filter>> {
-    let json_err = match parsed {
-        Ok(f) => return Ok(f),
-        Err(e) => e,
-    };
     let p = parent.to_string();
-    let args = filter_args(stats, dev, &p);
     let text_args = with_stats(stats, &["filter", "show", "dev", dev, "parent", &p]);
-    let text = run_dev(tc, dev, &text_args)?;
-    parse_filters(&text, parent).map_err(|text_err| {
-        anyhow!(
-            "cannot read the filters of {dev} (parent {p}): `{}`: {json_err:#}; `{}`: {text_err:#}",
-            tc.display(&args),
-            tc.display(&text_args)
-        )
-    })
+    match parsed {
+        // iproute2 prints a policer's rate, burst and mtu as text only (`print_police`):
+        // where the JSON has a policer, the text dump is read for its numbers.
+        Ok(f) if f.iter().any(has_police) => {
+            let text = run_dev(tc, dev, &text_args)?;
+            Ok(parse_filters(&text, parent).unwrap_or(f))
+        }
+        Ok(f) => Ok(f),
+        Err(json_err) => {
+            let args = filter_args(stats, dev, &p);
+            let text = run_dev(tc, dev, &text_args)?;
+            parse_filters(&text, parent).map_err(|text_err| {
+                anyhow!(
+                    "cannot read the filters of {dev} (parent {p}): `{}`: {json_err:#}; `{}`: {text_err:#}",
+                    tc.display(&args),
+                    tc.display(&text_args)
+                )
+            })
+        }
+    }
+}
+
+fn has_police(f: &Filter) -> bool {
+    matches!(&f.kind, crate::model::FilterKind::U32 { actions, .. }
+        if actions.iter().any(|a| matches!(a, crate::classify::action::Action::Police(_))))
 }
 
 /// Runs a `show` for one device; a missing device becomes an error that names it.
