@@ -80,11 +80,7 @@ fn apply_prefetched(
     // The ifbs: which exist, which are missing, which are left over; a missing `ip`, or
     // an ifb name taken by a device qosctl did not make, stops here.
     let links = Links::find(tc.netns.as_deref(), &desired)?;
-    let before = match early.and_then(|r| r.finish(&desired, finish_read)) {
-        Some(read) => read,
-        None => read_all(&tc, &desired),
-    }
-    .map_err(interrupted_before)?;
+    let before = read_before(&tc, &desired, early).map_err(interrupted_before)?;
     let mut plan = make_plan(&desired, &before);
     with_links(&mut plan, &links);
 
@@ -417,6 +413,19 @@ pub fn read_all(tc: &Tc, desired: &Desired) -> Result<Vec<DeviceState>> {
         .iter()
         .map(|d| finish_read(d, read::start_config(tc, &d.state.device)))
         .collect()
+}
+
+/// The state before the apply: the reads [`crate::prefetch`] started, if they are of the
+/// policy's devices, else read now.
+fn read_before(
+    tc: &Tc,
+    desired: &Desired,
+    early: Option<crate::prefetch::Reads>,
+) -> Result<Vec<DeviceState>> {
+    match early.and_then(|r| r.finish(desired, finish_read)) {
+        Some(read) => read,
+        None => read_all(tc, desired),
+    }
 }
 
 /// One device's planning read, its error naming the interface.
