@@ -85,22 +85,7 @@ fn apply_prefetched(
     with_links(&mut plan, &links);
 
     if plan.is_empty() {
-        let commands = Vec::new();
-        if args.confirm_within.is_some() {
-            eprintln!("Nothing changed, so no rollback is armed.");
-        }
-        if args.json {
-            let j = ApplyJson {
-                plan: PlanJson::new(&plan, &commands),
-                applied: 0,
-                verified: true,
-            };
-            serde_json::to_writer_pretty(&mut out, &j)?;
-            writeln!(out)?;
-        } else {
-            print_plan(&mut out, false, &plan, &commands, &[], false)?;
-        }
-        return Ok(Applied::new(Exit::Ok, 0));
+        return print_in_sync(&mut out, args, &plan);
     }
 
     // Refused before anything changed when the plan would replace what qosctl did not
@@ -117,30 +102,12 @@ fn apply_prefetched(
     // The ifbs the tree needs come first: a kernel without ifb stops the apply here,
     // before any tc command. They are not in the snapshot: a failed apply deletes them.
     let created = links.create_missing()?;
-    let devices: Vec<String> = desired
-        .devices
-        .iter()
-        .map(|d| d.state.device.clone())
-        .filter(|d| !created.contains(d))
-        .collect();
-    let snap = match rollback::snapshot(&tc, &devices) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = links.delete(&created);
-            return Err(interrupted_before(e));
-        }
-    };
+    let snap = snapshot_after_links(&tc, &desired, &links, &created)?;
 
     // A plan of class changes only reads those classes back in the same tc process,
     // after the changes (see changed_classes).
     let reread = changed_classes(&plan);
-    let mut batch = commands.clone();
-    if let Some(r) = &reread {
-        batch.extend(
-            r.iter()
-                .map(|(dev, h)| format!("class show dev {dev} classid {h}")),
-        );
-    }
+    let batch = with_rereads(&commands, reread.as_deref());
     if let Some(s) = crate::child::pending() {
         bail!(
             "interrupted by {} before anything was changed",
@@ -164,26 +131,10 @@ fn apply_prefetched(
     }
     let elapsed = started.elapsed();
 
-    // Read back and verify convergence, naming any object and field that differs.
     // The batch went through: a signal from now on no longer stops the verification.
-    let after = match (&reread, &printed) {
-        (Some(r), Ok(out)) => patch_classes(&plan, &before, r, out)?,
-        _ => read_all(&tc.uninterruptible(), &desired)?,
-    };
-    if let Some(s) = crate::child::pending() {
-        eprintln!(
-            "note: {} arrived after the batch had completed; finishing the apply",
-            crate::child::signal_name(s)
-        );
-    }
-    let rest = make_plan(&desired, &after);
-    if !rest.is_empty() {
-        bail!(
-            "applied {} commands, but the kernel does not match the policy:\n{}",
-            commands.len(),
-            mismatches(&crate::escape::plan_for_display(&rest))
-        );
-    }
+    let printed = printed.ok();
+    let reread = reread.as_deref().zip(printed.as_deref());
+    verify(&tc, &desired, &plan, &before, reread, commands.len())?;
 
     print_applied(&mut out, args.json, &plan, &commands, &found, elapsed)?;
     if args.confirm_within.is_some() {
@@ -198,6 +149,94 @@ fn apply_prefetched(
     // The plan is not empty here: Changes with --detailed-exitcode, else Ok.
     let exit = exit_for(&plan, args.detailed_exitcode);
     Ok(Applied::new(exit, commands.len()))
+}
+
+/// The report of an apply that found nothing to change.
+fn print_in_sync(mut out: &mut dyn Write, args: &ApplyArgs, plan: &Plan) -> Result<Applied> {
+    let commands = Vec::new();
+    if args.confirm_within.is_some() {
+        eprintln!("Nothing changed, so no rollback is armed.");
+    }
+    if args.json {
+        let j = ApplyJson {
+            plan: PlanJson::new(plan, &commands),
+            applied: 0,
+            verified: true,
+        };
+        serde_json::to_writer_pretty(&mut out, &j)?;
+        writeln!(out)?;
+    } else {
+        print_plan(&mut out, false, plan, &commands, &[], false)?;
+    }
+    Ok(Applied::new(Exit::Ok, 0))
+}
+
+/// The exact pre-apply dump of the devices that existed before (the ifbs this apply just
+/// created are not in it: a failed apply deletes them instead). If it cannot be taken,
+/// those ifbs are deleted again and nothing else has changed.
+fn snapshot_after_links(
+    tc: &Tc,
+    desired: &Desired,
+    links: &Links,
+    created: &[String],
+) -> Result<Vec<rollback::DeviceDump>> {
+    let devices: Vec<String> = desired
+        .devices
+        .iter()
+        .map(|d| d.state.device.clone())
+        .filter(|d| !created.contains(d))
+        .collect();
+    rollback::snapshot(tc, &devices).map_err(|e| {
+        let _ = links.delete(created);
+        interrupted_before(e)
+    })
+}
+
+/// The batch: the plan's commands, then a `class show` of each changed class when the plan
+/// only changes classes.
+fn with_rereads(
+    commands: &[String],
+    reread: Option<&[(String, crate::model::Handle)]>,
+) -> Vec<String> {
+    let mut batch = commands.to_vec();
+    if let Some(r) = reread {
+        batch.extend(
+            r.iter()
+                .map(|(dev, h)| format!("class show dev {dev} classid {h}")),
+        );
+    }
+    batch
+}
+
+/// Reads back and verifies convergence, naming any object and field that differs: from
+/// the batch's own `class show` output when it re-read the changed classes, else with a
+/// full read.
+fn verify(
+    tc: &Tc,
+    desired: &Desired,
+    plan: &Plan,
+    before: &[DeviceState],
+    reread: Option<(&[(String, crate::model::Handle)], &str)>,
+    commands: usize,
+) -> Result<()> {
+    let after = match reread {
+        Some((r, out)) => patch_classes(plan, before, r, out)?,
+        None => read_all(&tc.uninterruptible(), desired)?,
+    };
+    if let Some(s) = crate::child::pending() {
+        eprintln!(
+            "note: {} arrived after the batch had completed; finishing the apply",
+            crate::child::signal_name(s)
+        );
+    }
+    let rest = make_plan(desired, &after);
+    if !rest.is_empty() {
+        bail!(
+            "applied {commands} commands, but the kernel does not match the policy:\n{}",
+            mismatches(&crate::escape::plan_for_display(&rest))
+        );
+    }
+    Ok(())
 }
 
 /// `apply --dry-run`: the plan (against the kernel, or saved state with --state), and where
