@@ -1,16 +1,10 @@
 //! Golden reader tests: the u32 filters of every iproute2 version in the fixtures, read back
 //! into matches in the policy's words (and hash tables, links, redirects as structure).
 
-use std::path::PathBuf;
+mod common;
+use common::fixture;
 
 use qosctl::classify::read::{parse, U32Body, U32Filter};
-
-fn fixture(rel: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tc")
-        .join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 /// `prio protocol handle: summary [-> class]` of every object, as `show` would word it.
 fn summarize(fs: &[U32Filter]) -> Vec<String> {

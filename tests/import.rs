@@ -7,6 +7,7 @@
 //! FireQoS itself are imported and the policy is applied to the same namespace.
 
 mod common;
+use common::fixture;
 use common::{is_root, Netns};
 
 use std::path::PathBuf;
@@ -15,13 +16,6 @@ use std::process::{Command, Output};
 use qosctl::model::{DeviceState, Handle, Parent, QdiscKind};
 use qosctl::plan::{diff_device, Obj, Op};
 use qosctl::tc::read::parse_qdiscs;
-
-fn fixture(rel: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tc")
-        .join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn state_of(dir: &str, dev: &str, classes: Option<&str>, filters: &[(&str, &str)]) -> DeviceState {
     common::captured_state(dir, "qdisc.json", dev, classes, filters)

@@ -179,10 +179,6 @@ fn collect_commands(v: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-fn within(got_bps: f64, mbit: f64, pct: f64) -> bool {
-    (got_bps / 1e6 - mbit).abs() <= mbit * pct / 100.0
-}
-
 #[test]
 fn atc_lab_devices_by_dst_get_their_class_rates_and_edits_cost_their_own_commands() {
     need_root!();
@@ -191,20 +187,7 @@ fn atc_lab_devices_by_dst_get_their_class_rates_and_edits_cost_their_own_command
     assert!(n > 0);
     assert_eq!(lab.apply(ATC), 0, "re-apply");
     let p = &lab.pair;
-    for (a2, a3) in [("10.77.0.2", "10.77.0.3"), ("fd77::2", "fd77::3")] {
-        let (r2, r3) = std::thread::scope(|s| {
-            let t2 = s.spawn(|| p.tcp_wire_rate(&p.a, &p.b, a2, 5201, 6));
-            let t3 = s.spawn(|| p.tcp_wire_rate(&p.a, &p.b, a3, 5202, 6));
-            (t2.join().expect("flow 2"), t3.join().expect("flow 3"))
-        });
-        eprintln!(
-            "{a2}: {:.3} mbit (class 2 mbit), {a3}: {:.3} mbit (class 6 mbit)",
-            r2 / 1e6,
-            r3 / 1e6
-        );
-        assert!(within(r2, 2.0, 5.0), "{a2}: {r2} bit/s, want 2 mbit ±5 %");
-        assert!(within(r3, 6.0, 5.0), "{a3}: {r3} bit/s, want 6 mbit ±5 %");
-    }
+    p.assert_two_lab_devices();
 
     // One address changed: its filter only. u32 keeps a filter's keys on `replace`, so that
     // is the old filter's delete and the new one's add, nothing else.

@@ -116,10 +116,6 @@ fn resolve_router(lab: &NetnsPair, gw: &str, probe: &str) {
     panic!("{gw} never resolved on a0");
 }
 
-fn within(got_bps: f64, mbit: f64, pct: f64) -> bool {
-    (got_bps / 1e6 - mbit).abs() <= mbit * pct / 100.0
-}
-
 fn two_devices(lab: &NetnsPair) -> Layout {
     lab.ip(&lab.b, &["addr", "add", "10.77.0.3/24", "dev", "b0"]);
     lab.ip(&lab.b, &["addr", "add", "fd77::3/64", "dev", "b0", "nodad"]);
@@ -151,21 +147,7 @@ fn two_devices_by_dst_get_their_class_rates_v4_and_v6() {
     let lab = NetnsPair::new("mk-rate");
     let l = two_devices(&lab);
     assert_reads_back(&lab, &l);
-    for (a2, a3) in [("10.77.0.2", "10.77.0.3"), ("fd77::2", "fd77::3")] {
-        // Both devices at once: each gets its own class's rate, not a share of one.
-        let (r2, r3) = std::thread::scope(|s| {
-            let t2 = s.spawn(|| lab.tcp_wire_rate(&lab.a, &lab.b, a2, 5201, 6));
-            let t3 = s.spawn(|| lab.tcp_wire_rate(&lab.a, &lab.b, a3, 5202, 6));
-            (t2.join().expect("flow 2"), t3.join().expect("flow 3"))
-        });
-        eprintln!(
-            "{a2}: {:.3} mbit (class 2 mbit), {a3}: {:.3} mbit (class 6 mbit)",
-            r2 / 1e6,
-            r3 / 1e6
-        );
-        assert!(within(r2, 2.0, 5.0), "{a2}: {r2} bit/s, want 2 mbit ±5 %");
-        assert!(within(r3, 6.0, 5.0), "{a3}: {r3} bit/s, want 6 mbit ±5 %");
-    }
+    lab.assert_two_lab_devices();
 }
 
 #[test]

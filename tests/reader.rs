@@ -2,9 +2,9 @@
 //! the command behind each file) → the model, with concrete values asserted.
 
 mod common;
+use common::{fixture, VERSIONS};
 use common::{is_root, Netns};
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use qosctl::model::{
@@ -13,17 +13,6 @@ use qosctl::model::{
 use qosctl::tc::read::{parse_classes, parse_filters, parse_qdiscs, read_device};
 use qosctl::tc::Tc;
 use qosctl::units::{Prob, Rate, Size, Time};
-
-const VERSIONS: [&str; 7] = [
-    "5.4.0", "5.5.0", "5.10.0", "5.15.0", "6.1.0", "6.8.0", "7.1.0",
-];
-
-fn fixture(rel: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tc")
-        .join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn h(s: &str) -> Handle {
     Handle::parse(s).unwrap()

@@ -3,6 +3,7 @@
 //! offline plan is the live plan.
 
 mod common;
+use common::fixture;
 use common::{is_root, Netns};
 
 use std::path::PathBuf;
@@ -14,11 +15,6 @@ use qosctl::tc::read::{parse_classes, parse_filters, parse_qdiscs};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(rel: &str) -> String {
-    let p = root().join("tests/fixtures/tc").join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn qosctl(args: &[&str]) -> Output {

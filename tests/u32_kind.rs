@@ -3,9 +3,8 @@
 //! into the same kind, keyed the same; u32 filters not in qosctl's shape stay foreign.
 
 mod common;
+use common::{fixture, VERSIONS};
 use common::{is_root, Netns};
-
-use std::path::PathBuf;
 
 use qosctl::classify::action::Action;
 use qosctl::classify::layout::tier;
@@ -16,17 +15,6 @@ use qosctl::kind::filter::{self, key};
 use qosctl::model::{DeviceState, Filter, FilterKind, Handle};
 use qosctl::tc::read::{parse_filters, read_device};
 use qosctl::tc::{render, Tc};
-
-const VERSIONS: [&str; 7] = [
-    "5.4.0", "5.5.0", "5.10.0", "5.15.0", "6.1.0", "6.8.0", "7.1.0",
-];
-
-fn fixture(rel: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tc")
-        .join(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn h(s: &str) -> Handle {
     Handle::parse(s).unwrap()

@@ -2,6 +2,21 @@
 
 pub mod traffic;
 
+/// The iproute2 versions whose real outputs are in tests/fixtures/tc/iproute2-*/.
+#[allow(dead_code)]
+pub const VERSIONS: [&str; 7] = [
+    "5.4.0", "5.5.0", "5.10.0", "5.15.0", "6.1.0", "6.8.0", "7.1.0",
+];
+
+/// A captured tc output below tests/fixtures/tc.
+#[allow(dead_code)]
+pub fn fixture(rel: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tc")
+        .join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
 /// True when the effective uid is 0 (the second field of `Uid:`, what `id -u` prints):
 /// tests that create network namespaces or boot the lab need it, and skip visibly without.
 pub fn is_root() -> bool {
@@ -205,6 +220,28 @@ impl NetnsPair {
 }
 
 impl NetnsPair {
+    /// The ATC-style two lab devices on b0 (10.77.0.2 and .3, fd77::2 and ::3), shaped at
+    /// 2 and 6 mbit on a0: both flows at once, over IPv4 and then IPv6, so each gets its
+    /// own class's rate and not a share of one; each within ±5 %.
+    #[allow(dead_code)]
+    pub fn assert_two_lab_devices(&self) {
+        let within = |got: f64, mbit: f64| (got / 1e6 - mbit).abs() <= mbit * 0.05;
+        for (a2, a3) in [("10.77.0.2", "10.77.0.3"), ("fd77::2", "fd77::3")] {
+            let (r2, r3) = std::thread::scope(|s| {
+                let t2 = s.spawn(|| self.tcp_wire_rate(&self.a, &self.b, a2, 5201, 6));
+                let t3 = s.spawn(|| self.tcp_wire_rate(&self.a, &self.b, a3, 5202, 6));
+                (t2.join().expect("flow 2"), t3.join().expect("flow 3"))
+            });
+            eprintln!(
+                "{a2}: {:.3} mbit (class 2 mbit), {a3}: {:.3} mbit (class 6 mbit)",
+                r2 / 1e6,
+                r3 / 1e6
+            );
+            assert!(within(r2, 2.0), "{a2}: {r2} bit/s, want 2 mbit ±5 %");
+            assert!(within(r3, 6.0), "{a3}: {r3} bit/s, want 6 mbit ±5 %");
+        }
+    }
+
     /// Two TCP flows at once from b to a (a's download: what arrives at a0), one from
     /// 10.77.0.2 on `ports.0` and one from 10.77.0.3 (the caller adds it to b0) on `ports.1`;
     /// their wire rates in bit/s.
