@@ -295,18 +295,13 @@ fn detach(slot: &Slot) -> Result<()> {
     Ok(())
 }
 
-/// The detached process: waits for a confirmation or the deadline, then rolls back.
-/// Returns its exit code.
-#[allow(clippy::too_many_arguments)] // main c1b7d87 added the eighth; let its owner regroup them
 /// Deletes the ifbs the unconfirmed apply created; the words for the rollback's report.
 fn delete_created(global: &Global, created: &[String]) -> Result<String> {
     if created.is_empty() {
         return Ok(String::new());
     }
     let ip = crate::link::Ip::locate(global.netns.clone())?;
-    for n in created {
-        ip.delete_ifb(n)?;
-    }
+    ip.delete_ifbs(created)?;
     Ok(format!(
         "; deleted the ifb it had created: {}",
         created.join(", ")
@@ -323,6 +318,8 @@ pub struct Waiter<'a> {
     pub created: &'a [String],
 }
 
+/// The detached process: waits for a confirmation or the deadline, then rolls back.
+/// Returns its exit code.
 fn waiter(
     global: &Global,
     slot: &Slot,

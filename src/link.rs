@@ -155,28 +155,22 @@ impl Ip {
     /// ifb support, the name taken by a foreign device) leaves the system as it was.
     pub fn ensure_ifb(&self, dev: &str) -> Result<String> {
         let name = ifb_name(dev);
-        let alias = format!("{ALIAS_PREFIX}{dev}");
-        match self.ifbs()?.into_iter().find(|i| i.name == name) {
-            Some(i) if i.owner.as_deref() == Some(dev) => {
+        match ours(&self.ifbs()?, &name, dev)? {
+            Some(i) => {
                 if !i.up {
                     self.0.run(&["link", "set", "dev", &name, "up"])?;
                 }
-                return Ok(name);
             }
-            Some(i) => {
-                return Err(LinkError::NameTaken {
-                    found: match i.owner {
-                        Some(o) => format!("its alias says it is for \"{o}\""),
-                        None => "it has no qosctl alias".into(),
-                    },
-                    name,
-                    dev: dev.into(),
-                }
-                .into())
-            }
-            None => {}
+            None => self.create_ifb(&name, dev)?,
         }
-        if let Err(e) = self.0.run(&["link", "add", &name, "type", "ifb"]) {
+        Ok(name)
+    }
+
+    /// Creates `name` as `dev`'s ifb, marked as qosctl's and up. The caller has seen that
+    /// no ifb of that name exists; any other device of that name is [`LinkError::NameTaken`].
+    fn create_ifb(&self, name: &str, dev: &str) -> Result<()> {
+        let alias = format!("{ALIAS_PREFIX}{dev}");
+        if let Err(e) = self.0.run(&["link", "add", name, "type", "ifb"]) {
             let msg = format!("{e:#}");
             if msg.contains("Unknown device type") {
                 return Err(LinkError::IfbUnsupported(last_line(&msg)).into());
@@ -184,7 +178,7 @@ impl Ip {
             if msg.contains("File exists") {
                 // Another kind of device with that name (a veth, a dummy…).
                 return Err(LinkError::NameTaken {
-                    name,
+                    name: name.into(),
                     dev: dev.into(),
                     found: "it is not an ifb".into(),
                 }
@@ -198,7 +192,7 @@ impl Ip {
             "link",
             "set",
             "dev",
-            &name,
+            name,
             "alias",
             &alias,
             "txqueuelen",
@@ -206,10 +200,10 @@ impl Ip {
             "up",
         ]) {
             // Never leave an unmarked ifb behind: it would look foreign to the next run.
-            let _ = self.0.run(&["link", "del", "dev", &name]);
+            let _ = self.0.run(&["link", "del", "dev", name]);
             return Err(e).with_context(|| format!("marking {name} as qosctl's"));
         }
-        Ok(name)
+        Ok(())
     }
 
     /// Whether a link of that name exists (of any kind).
@@ -219,14 +213,30 @@ impl Ip {
 
     /// Deletes `name` if and only if it is an ifb whose alias says qosctl made it.
     pub fn delete_ifb(&self, name: &str) -> Result<()> {
-        let ours = self
-            .ifbs()?
-            .into_iter()
-            .any(|i| i.name == name && i.owner.is_some());
-        if !ours {
-            return Err(LinkError::NotOurs(name.into()).into());
+        self.delete_ifbs(&[name.to_string()])
+    }
+
+    /// Deletes `names`, ifbs qosctl made, judged from one listing of the links; refuses
+    /// (before deleting any) if one is not qosctl's.
+    pub fn delete_ifbs(&self, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
         }
-        self.0.run(&["link", "del", "dev", name])?;
+        let owned = self.owned_ifbs()?;
+        if let Some(n) = names.iter().find(|n| !owned.iter().any(|i| &i.name == *n)) {
+            return Err(LinkError::NotOurs(n.clone()).into());
+        }
+        // Every one is tried: one that fails does not keep the others.
+        let errs: Vec<String> = names
+            .iter()
+            .filter_map(|n| {
+                let e = self.0.run(&["link", "del", "dev", n]).err()?;
+                Some(format!("{n}: {e:#}"))
+            })
+            .collect();
+        if !errs.is_empty() {
+            anyhow::bail!("deleting ifb devices: {}", errs.join("; "));
+        }
         Ok(())
     }
 }
@@ -272,23 +282,12 @@ impl Links {
         };
         let mut links = Links::default();
         for (name, dev) in &wanted {
-            match ifbs.iter().find(|i| i.name == *name) {
-                Some(i) if i.owner.as_deref() == Some(dev) => {
+            match ours(&ifbs, name, dev)? {
+                Some(i) => {
                     links.existing.push((name.to_string(), dev.to_string()));
                     if !i.up {
                         links.down.push(name.to_string());
                     }
-                }
-                Some(i) => {
-                    return Err(LinkError::NameTaken {
-                        found: match &i.owner {
-                            Some(o) => format!("its alias says it is for \"{o}\""),
-                            None => "it has no qosctl alias".into(),
-                        },
-                        name: name.to_string(),
-                        dev: dev.to_string(),
-                    }
-                    .into())
                 }
                 None if ip.exists(name) => {
                     return Err(LinkError::NameTaken {
@@ -342,8 +341,8 @@ impl Links {
                 })?;
         }
         for (name, dev) in &self.missing {
-            match ip.ensure_ifb(dev) {
-                Ok(n) => created.push(n),
+            match ip.create_ifb(name, dev) {
+                Ok(()) => created.push(name.clone()),
                 Err(e) => {
                     let undo = self.delete(&created);
                     let mut e =
@@ -360,28 +359,36 @@ impl Links {
         Ok(created)
     }
 
-    /// Deletes ifbs qosctl created (refusing any other, [`Ip::delete_ifb`]).
+    /// Deletes ifbs qosctl created (refusing any other, [`Ip::delete_ifbs`]).
     pub fn delete(&self, names: &[String]) -> Result<()> {
         let Some(ip) = &self.ip else {
             return Ok(());
         };
-        let mut errs = Vec::new();
-        for n in names {
-            if let Err(e) = ip.delete_ifb(n) {
-                errs.push(format!("{n}: {e:#}"));
-            }
-        }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            anyhow::bail!("deleting ifb devices: {}", errs.join("; "))
-        }
+        ip.delete_ifbs(names)
     }
 
     /// Deletes the stale ifbs (after the batch removed their interfaces' hooks).
     pub fn delete_stale(&self) -> Result<()> {
         let names: Vec<String> = self.stale.iter().map(|(n, _)| n.clone()).collect();
         self.delete(&names)
+    }
+}
+
+/// `dev`'s ifb `name` among the listed ifbs: `Some` when it is there and qosctl made it for
+/// `dev`, `None` when there is no ifb of that name; an ifb of that name that is foreign or
+/// another interface's is [`LinkError::NameTaken`].
+fn ours<'a>(ifbs: &'a [Ifb], name: &str, dev: &str) -> Result<Option<&'a Ifb>, LinkError> {
+    match ifbs.iter().find(|i| i.name == name) {
+        Some(i) if i.owner.as_deref() == Some(dev) => Ok(Some(i)),
+        Some(i) => Err(LinkError::NameTaken {
+            found: match &i.owner {
+                Some(o) => format!("its alias says it is for \"{o}\""),
+                None => "it has no qosctl alias".into(),
+            },
+            name: name.into(),
+            dev: dev.into(),
+        }),
+        None => Ok(None),
     }
 }
 

@@ -84,8 +84,9 @@ pub fn run(global: &Global, args: &ResetArgs) -> Result<Exit> {
         crate::confirm::refuse_if_pending(global)?;
         tc.batch(&lines).map_err(anyhow::Error::new)?;
         if let Some(ip) = &ip {
+            let names: Vec<String> = ifbs.iter().map(|i| i.name.clone()).collect();
+            ip.delete_ifbs(&names)?;
             for i in &ifbs {
-                ip.delete_ifb(&i.name)?;
                 report.push(format!(
                     "{}: deleted (the ifb qosctl created for the ingress of {})",
                     escape(&i.name),
