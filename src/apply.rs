@@ -395,11 +395,6 @@ fn interrupted_before(e: anyhow::Error) -> anyhow::Error {
 
 /// What a kernel refusal usually means, for the messages people hit most.
 fn kernel_hint(stderr: &str, command: &str) -> Option<String> {
-    let word_after = |key: &str| {
-        let mut it = command.split_whitespace();
-        it.by_ref().find(|w| *w == key)?;
-        it.next().map(str::to_string)
-    };
     if stderr.contains("Specified qdisc kind is unknown")
         || stderr.contains("Specified qdisc not found")
     {
@@ -420,11 +415,25 @@ fn kernel_hint(stderr: &str, command: &str) -> Option<String> {
         );
     }
     if stderr.contains("TC classifier not found") {
-        let kind = if command.contains(" fw") {
-            "fw".to_string()
+        // The kind follows `prio N` and, where given, `handle H`.
+        let w: Vec<&str> = command.split_whitespace().collect();
+        let at = w
+            .iter()
+            .position(|x| *x == "prio")
+            .map_or(w.len(), |i| i + 2);
+        let at = if w.get(at) == Some(&"handle") {
+            at + 2
         } else {
-            word_after("prio").unwrap_or_default()
+            at
         };
+        let kind = w.get(at).copied().unwrap_or("this");
+        if kind == "flower" {
+            return Some(
+                "this kernel has no flower classifier: load it (modprobe cls_flower), or \
+                 remove classifier = \"flower\" from the interface (u32 is on every kernel)"
+                    .to_string(),
+            );
+        }
         return Some(format!(
             "this kernel has no {kind} classifier: load it (modprobe cls_{kind}); marks need cls_fw"
         ));

@@ -66,6 +66,8 @@ struct JsonInterface<'a> {
     default: Option<&'a str>,
     netem: Option<&'a Netem>,
     classes: &'a [crate::resolve::ResolvedClass],
+    /// Which classifier implements the matches (`u32` or `flower`).
+    classifier: crate::classify::Classifier,
     #[serde(skip_serializing_if = "Option::is_none")]
     ingress: Option<&'a crate::resolve::ResolvedIngress>,
 }
@@ -86,6 +88,7 @@ impl<'a> JsonView<'a> {
                     default: i.default.as_deref(),
                     netem: i.netem.as_ref(),
                     classes: &i.classes,
+                    classifier: i.classifier,
                     ingress: i.ingress.as_ref(),
                 })
                 .collect(),
@@ -153,6 +156,7 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
         netem: i.netem.as_ref(),
         classes: &i.classes,
         state: &i.state,
+        classifier: i.classifier,
     };
     render_block(
         out,
@@ -180,6 +184,7 @@ fn render_interface(out: &mut String, i: &ResolvedInterface) {
         netem: g.netem.as_ref(),
         classes: &g.classes,
         state: &g.state,
+        classifier: i.classifier,
     };
     render_block(out, &head, &ingress, "no tree (policing only)");
 }
@@ -192,6 +197,7 @@ struct Block<'a> {
     netem: Option<&'a Netem>,
     classes: &'a [crate::resolve::ResolvedClass],
     state: &'a crate::model::DeviceState,
+    classifier: crate::classify::Classifier,
 }
 
 fn render_block(out: &mut String, dev: &str, i: &Block<'_>, empty: &str) {
@@ -213,7 +219,12 @@ fn render_block(out: &mut String, dev: &str, i: &Block<'_>, empty: &str) {
         (Some(d), None) => d.to_string(),
         _ => "-".into(),
     };
-    let _ = writeln!(out, "{dev}: htb rate {rate}, default {default}");
+    // The classifier is named only where it is not the default, so u32 trees print as before.
+    let by = match i.classifier {
+        crate::classify::Classifier::U32 => String::new(),
+        c => format!(", matches by {c}"),
+    };
+    let _ = writeln!(out, "{dev}: htb rate {rate}, default {default}{by}");
     class_rows(out, i, rate);
 }
 

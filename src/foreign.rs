@@ -223,12 +223,12 @@ fn leaf_is_ours(q: &Qdisc, class: Handle) -> bool {
     q.handle == Handle::qdisc(class.minor) && !matches!(q.kind, QdiscKind::Other { .. })
 }
 
-/// fw at its priority, or a u32 filter in qosctl's shape (the u32 reader gives
-/// `FilterKind::U32` only to those, see `kind/filter/u32.rs`).
+/// fw at its priority, or a u32 or flower filter in qosctl's shape (their readers give
+/// `FilterKind::U32` / `FilterKind::Flower` only to those, see `kind/filter/`).
 fn filter_is_ours(f: &Filter) -> bool {
     match f.kind {
         FilterKind::Fw { .. } => f.prio == FW_FILTER_PRIO && f.protocol == "all",
-        FilterKind::U32 { .. } => true,
+        FilterKind::U32 { .. } | FilterKind::Flower { .. } => true,
         FilterKind::Other { .. } => false,
     }
 }
@@ -236,7 +236,7 @@ fn filter_is_ours(f: &Filter) -> bool {
 fn filter_why() -> String {
     format!(
         "qosctl's filters are fw, protocol all, at prio {FW_FILTER_PRIO}, and u32 in its \
-         own layout (docs/match.md)"
+         own layout, and flower in the same layout (docs/match.md)"
     )
 }
 

@@ -687,6 +687,10 @@ fn filter_words(f: &Filter) -> String {
                 crate::kind::filter::u32::summary(&f.kind)
             );
         }
+        FilterKind::Flower { handle, .. } => {
+            let summary = crate::kind::filter::flower::summary(&f.kind);
+            let _ = write!(s, " handle {handle:#x} [{summary}]");
+        }
         FilterKind::Other {
             handle, summary, ..
         } => {

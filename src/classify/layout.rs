@@ -420,6 +420,85 @@ fn rule_body(p: &Piece) -> Body {
     }
 }
 
+/// One flower filter to create (`classifier = "flower"`): one match in one family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowerRule {
+    pub prio: u16,
+    pub family: Family,
+    /// See [`flower_handle`].
+    pub handle: u32,
+    pub m: Match,
+    pub classid: Handle,
+    pub name: String,
+}
+
+/// A flower filter's handle: the class's minor in the upper 16 bits, and the match's
+/// ordinal (from 1) among that class's matches of the same tier and family below.
+///
+/// Why not a hash of the keys as for u32: flower's `filter replace` of an existing handle
+/// takes the new keys (cls_flower `fl_change` with the old filter, when the mask is the
+/// same), so a handle that survives an edit turns "an address changed" into one command.
+/// The class and the match's place among its class's matches of one tier are what an edit
+/// of an address, a port or a DSCP keeps. Handles are per priority, and a class's minor is
+/// unique in its tree, so two classes never collide.
+pub fn flower_handle(classid: Handle, ordinal: u16) -> u32 {
+    (u32::from(classid.minor) << 16) | u32::from(ordinal)
+}
+
+/// The flower filters of a tree's matches: each match's tier priority (as u32's, so the
+/// more specific match is tried first, and IPv4 and IPv6 never share a priority), one
+/// filter per family, and the mark-only matches (fw filters, as with u32).
+///
+/// No hash tables and no links: flower hashes the filters of one priority per mask itself
+/// (one rhashtable lookup per distinct mask, cls_flower `fl_classify`), so a packet costs a
+/// lookup per mask of a tier, however many matches the tier holds. Within one tier two
+/// filters of different masks that both match a packet would be equally specific matches
+/// that overlap, which `matcher::conflicts` refuses, so flower's first-matching mask is the
+/// only match.
+pub fn flower_layout(
+    steers: &[Steer],
+) -> Result<(Vec<FlowerRule>, Vec<(Mark, Handle, String)>), LayoutError> {
+    let (mut rules, mut marks) = (Vec::new(), Vec::new());
+    let mut seen = HashSet::new();
+    let mut ordinals: HashMap<(Handle, u16, Family), u16> = HashMap::new();
+    for s in steers {
+        if let Some(mark) = mark_only(&s.m) {
+            marks.push((mark, s.classid, s.name.clone()));
+            continue;
+        }
+        for family in s.m.families() {
+            // The same match twice is one filter; the first class wins (`conflicts`
+            // reports a duplicate that steers elsewhere).
+            if !seen.insert((family, s.m.clone())) {
+                continue;
+            }
+            let prio = tier(&s.m, family);
+            let n = ordinals.entry((s.classid, prio, family)).or_insert(0);
+            *n = n.checked_add(1).ok_or(LayoutError::TooManyRules {
+                prio,
+                max: usize::from(u16::MAX),
+            })?;
+            rules.push(FlowerRule {
+                prio,
+                family,
+                handle: flower_handle(s.classid, *n),
+                m: s.m.clone(),
+                classid: s.classid,
+                name: s.name.clone(),
+            });
+        }
+    }
+    Ok((rules, marks))
+}
+
+/// Whether `prio` is a match tier of `family` (even for IPv4, odd for IPv6): where the
+/// readers of both backends look for qosctl's match filters.
+pub fn is_tier(prio: u16, family: Family) -> bool {
+    let max = MATCH_PRIO_BASE + 2 * MAX_SPECIFICITY as u16 + 1;
+    (MATCH_PRIO_BASE..=max).contains(&prio)
+        && (prio - MATCH_PRIO_BASE) % 2 == u16::from(family == Family::V6)
+}
+
 /// The priority of a match's tier (see the module docs).
 pub fn tier(m: &Match, family: Family) -> u16 {
     let spec = m.specificity().min(MAX_SPECIFICITY);

@@ -209,6 +209,14 @@ pub enum Problem<'a> {
     UnknownLeafKind {
         kind: &'a str,
     },
+    /// A port with a protocol flower has no port keys for (flower: tcp, udp, sctp).
+    FlowerPortProto {
+        proto: String,
+    },
+    /// `classifier = "…"` on an interface: not u32 or flower.
+    UnknownClassifier {
+        name: &'a str,
+    },
 
     // ---- netem (netem.rs) ----
     UnknownPreset {
@@ -448,6 +456,13 @@ impl Problem<'_> {
             LeafWithoutKind => s("write e.g. leaf = { kind = \"fq_codel\", target = \"5ms\" }"),
             TbfLimitAndLatency => s("remove one of them"),
             UnknownLeafKind { kind } => Some(one_of_hint(kind, LEAF_KINDS)),
+            FlowerPortProto { .. } => {
+                s("use tcp, udp or sctp, or classifier = \"u32\" on this interface")
+            }
+            UnknownClassifier { name } => Some(one_of_hint(
+                name,
+                &crate::classify::Classifier::NAMES,
+            )),
             UnknownPreset { name, presets } => Some(match did_you_mean(name, presets) {
                 Some(s) => format!("did you mean \"{s}\"?"),
                 None => format!("presets: {}", presets.join(", ")),
@@ -618,6 +633,14 @@ impl fmt::Display for Problem<'_> {
             LeafWithoutKind => write!(f, "\"leaf\" table has no \"kind\""),
             TbfLimitAndLatency => write!(f, "tbf takes either limit or latency, not both"),
             UnknownLeafKind { kind } => write!(f, "unknown leaf qdisc kind \"{kind}\""),
+            FlowerPortProto { proto } => write!(
+                f,
+                "flower has no port keys for protocol {proto} (only tcp, udp and sctp)"
+            ),
+            UnknownClassifier { name } => write!(
+                f,
+                "unknown classifier \"{name}\" (matches are u32 or flower filters)"
+            ),
             UnknownPreset { name, .. } => write!(f, "unknown netem preset \"{name}\""),
             NetemWrongType { key, found } => write!(
                 f,

@@ -25,7 +25,16 @@ pub const TREE_KEYS: &[&str] = &[
 ];
 /// An interface: its device, its egress tree written inline, and its ingress tree.
 pub const IFACE_KEYS: &[&str] = &[
-    "device", "rate", "burst", "cburst", "default", "leaf", "netem", "classes", "ingress",
+    "device",
+    "rate",
+    "burst",
+    "cburst",
+    "default",
+    "leaf",
+    "netem",
+    "classes",
+    "ingress",
+    "classifier",
 ];
 /// `[interfaces.X.ingress]`: a tree, and what the ingress hook does before the redirect.
 pub const INGRESS_KEYS: &[&str] = &[
@@ -74,6 +83,9 @@ pub struct Interface {
     /// What arrives at the device: `[interfaces.X.ingress]`, a tree built on the
     /// interface's ifb device, and/or a policer on the interface's ingress hook.
     pub ingress: Option<Ingress>,
+    /// `classifier = "u32" | "flower"`: which tc classifier implements the matches of both
+    /// trees (u32 when absent; docs/match.md).
+    pub classifier: crate::classify::Classifier,
 }
 
 /// `[interfaces.X.ingress]`: the download tree (shaped on an ifb), a policer, and whether

@@ -29,7 +29,8 @@ pub struct BuiltIngress {
 /// Builds `ing` of `iface`; problems go to `diags`.
 pub fn build(iface: &Interface, ing: &Ingress, diags: &mut Vec<Diagnostic>) -> BuiltIngress {
     let ifb = link::ifb_name(&iface.device.v);
-    let target = Target::egress(&ifb);
+    // The ifb's match filters use the interface's classifier too (the hook stays u32).
+    let target = Target::egress(&ifb).with_classifier(iface.classifier);
     let name = iface.name(Direction::Ingress);
     let tree = tree::build(&ing.tree, name, &target, diags);
     let shaped = !tree.state.is_default();

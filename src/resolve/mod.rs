@@ -91,6 +91,8 @@ pub struct ResolvedInterface {
     pub netem: Option<model::Netem>,
     pub classes: Vec<ResolvedClass>,
     pub state: DeviceState,
+    /// Which classifier implements the matches of both trees.
+    pub classifier: crate::classify::Classifier,
     /// `[interfaces.X.ingress]`, when the policy has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingress: Option<ResolvedIngress>,
@@ -161,6 +163,8 @@ pub struct Target<'a> {
     pub root_class: Handle,
     /// Where the tree's filters are attached (`1:`).
     pub filter_parent: Handle,
+    /// Which classifier implements the tree's matches (`classifier = "…"`).
+    pub classifier: crate::classify::Classifier,
 }
 
 impl Target<'_> {
@@ -172,7 +176,12 @@ impl Target<'_> {
             parent: Parent::Root,
             root_class: Handle::new(1, 1),
             filter_parent: Handle::qdisc(1),
+            classifier: crate::classify::Classifier::U32,
         }
+    }
+
+    pub fn with_classifier(self, classifier: crate::classify::Classifier) -> Self {
+        Target { classifier, ..self }
     }
 }
 
@@ -218,7 +227,7 @@ fn ifb_names_free(policy: &Policy, out: &Resolved, diags: &mut Vec<Diagnostic>) 
 /// An interface is its egress tree on its device, and its ingress tree on its ifb device
 /// with the hook on its own ingress qdisc (`ingress.rs`).
 fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> ResolvedInterface {
-    let target = Target::egress(&iface.device.v);
+    let target = Target::egress(&iface.device.v).with_classifier(iface.classifier);
     let mut egress = tree::build(&iface.egress, iface.name(Direction::Egress), &target, diags);
     let ingress = iface.ingress.as_ref().map(|g| {
         let b = ingress::build(iface, g, diags);
@@ -250,5 +259,6 @@ fn resolve_interface(iface: &Interface, diags: &mut Vec<Diagnostic>) -> Resolved
         netem: egress.netem,
         classes: egress.classes,
         state: egress.state,
+        classifier: iface.classifier,
     }
 }

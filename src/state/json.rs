@@ -314,6 +314,19 @@ struct U32Json {
     summary: String,
 }
 
+/// A flower match filter: its handle, the match in the policy's words, its actions as tc
+/// words (like u32's).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FlowerJson {
+    handle: u32,
+    #[serde(rename = "match")]
+    m: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    actions: Vec<String>,
+    #[serde(default)]
+    summary: String,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct OtherFilterJson {
     #[serde(default)]
@@ -633,6 +646,12 @@ fn filter_to_json(f: &Filter) -> FilterJson {
             body,
             actions,
         } => to_value(u32_to_json(handle, body, actions, &f.kind)),
+        FilterKind::Flower { handle, m, actions } => to_value(FlowerJson {
+            handle: *handle,
+            m: m.to_string(),
+            actions: actions.iter().map(Action::tc_args).collect(),
+            summary: crate::kind::filter::flower::summary(&f.kind),
+        }),
         FilterKind::Other {
             handle, summary, ..
         } => to_value(OtherFilterJson {
@@ -913,6 +932,16 @@ fn filter_from_json(f: &FilterJson) -> Result<Filter> {
         "u32" if f.options.get("object").is_some() => {
             let o: U32Json = options(&f.options, &what)?;
             u32_from_json(&o).with_context(|| format!("options of {what}"))?
+        }
+        "flower" if f.options.get("match").is_some() => {
+            let o: FlowerJson = options(&f.options, &what)?;
+            let m =
+                o.m.parse()
+                    .map_err(|e: crate::classify::matcher::FieldError| {
+                        anyhow!("options of {what}: match {:?}: {}", o.m, e.error)
+                    })?;
+            let actions = crate::classify::action::from_tc_args(&o.actions.join(" "));
+            crate::kind::filter::flower::rule(o.handle, m, actions)
         }
         other => {
             let o: OtherFilterJson = options(&f.options, &what)?;

@@ -2,8 +2,8 @@
 //!
 //! The registry line declares the kind's module, its variant of the model's
 //! [`FilterKind`] (re-exported as `crate::model::FilterKind`) and its [`FilterDef`].
-//! Classifiers qosctl does not write (flower, bpf, …, and u32 filters not in qosctl's
-//! shape) are read by [`foreign`] into `FilterKind::Other`, shown, and removed from managed
+//! Classifiers qosctl does not write (bpf, matchall, …, and u32 and flower filters not in
+//! qosctl's shape) are read by [`foreign`] into `FilterKind::Other`, shown, and removed from managed
 //! devices.
 
 use anyhow::Result;
@@ -122,6 +122,15 @@ filter_kinds! {
         body: u32::Body,
         actions: Vec<crate::classify::action::Action>,
     } = "u32" => u32::Def,
+    /// `flower`: a match filter of an interface with `classifier = "flower"` (see
+    /// `flower.rs` for which live flower filters are qosctl's). `handle`: class minor and
+    /// ordinal (`classify::layout::flower_handle`).
+    Flower {
+        handle: u32,
+        #[serde(rename = "match")]
+        m: crate::classify::Match,
+        actions: Vec<crate::classify::action::Action>,
+    } = "flower" => flower::Def,
 }
 
 /// The reader for a tc kind word: its registered kind, or the foreign catch-all.

@@ -37,7 +37,7 @@ use serde::Serialize;
 
 use super::{FilterDef, FilterKind};
 use crate::classify::action::Action;
-use crate::classify::layout::{Place, MATCH_PRIO_BASE};
+use crate::classify::layout::{is_tier, Place, MATCH_PRIO_BASE};
 use crate::classify::read::{self as u32read, U32Body};
 use crate::classify::matcher::PortRange;
 use crate::classify::u32::{bits_of, coalesce, decode, render_keys, Key};
@@ -191,7 +191,7 @@ pub fn summary(k: &FilterKind) -> String {
 }
 
 
-fn actions_words(a: &[Action]) -> String {
+pub(super) fn actions_words(a: &[Action]) -> String {
     a.iter().map(Action::tc_args).collect::<Vec<_>>().join(" ")
 }
 
@@ -284,7 +284,7 @@ impl FilterDef for Def {
     }
 }
 
-fn show_actions(a: &[Action]) -> String {
+pub(super) fn show_actions(a: &[Action]) -> String {
     if a.is_empty() {
         "none".into()
     } else {
@@ -297,7 +297,7 @@ fn show_actions(a: &[Action]) -> String {
 
 /// Actions compare by what they do. A policer read from JSON carries no numbers (tc prints
 /// them as text only), so its rate and burst count only where both sides have them.
-fn same_actions(d: &[Action], l: &[Action]) -> bool {
+pub(super) fn same_actions(d: &[Action], l: &[Action]) -> bool {
     d.len() == l.len()
         && d.iter().zip(l).all(|(d, l)| match (d, l) {
             (Action::Police(d), Action::Police(l)) => {
@@ -314,8 +314,7 @@ fn same_actions(d: &[Action], l: &[Action]) -> bool {
 fn own(f: &u32read::U32Filter) -> Option<FilterKind> {
     let (prio, h) = (f.prio, f.handle);
     let family = Family::from_tc_protocol(&f.protocol);
-    let match_prio = (MATCH_PRIO_BASE..=MATCH_PRIO_MAX).contains(&prio)
-        && family.is_some_and(|fam| (prio - MATCH_PRIO_BASE) % 2 == u16::from(fam == Family::V6));
+    let match_prio = family.is_some_and(|fam| is_tier(prio, fam));
     let body = match &f.body {
         U32Body::HashTable { divisor } => {
             // qosctl's table `prio:`, or the kernel's root table of a match priority (the

@@ -55,6 +55,7 @@ impl Walker {
         };
         let mut device_given = false;
         let mut ingress = None;
+        let mut classifier = crate::classify::Classifier::default();
         for (k, n) in entries {
             match k.name.as_str() {
                 "device" => {
@@ -67,6 +68,16 @@ impl Walker {
                     device_given = true;
                 }
                 "ingress" => ingress = Some(self.ingress(k, n, &key.name)),
+                "classifier" => {
+                    if let Some(name) = self.string(k, n) {
+                        match name.parse() {
+                            Ok(c) => classifier = c,
+                            Err(()) => {
+                                self.report(at(k, n), Problem::UnknownClassifier { name: &name })
+                            }
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -86,6 +97,7 @@ impl Walker {
             device,
             egress,
             ingress: ingress.flatten(),
+            classifier,
         })
     }
 

@@ -128,7 +128,7 @@ mod tests {
     fn an_interface_is_its_device_its_egress_tree_and_its_ingress() {
         let mut keys = vec!["device"];
         keys.extend_from_slice(TREE_KEYS);
-        keys.push("ingress");
+        keys.extend(["ingress", "classifier"]);
         assert_eq!(IFACE_KEYS, keys.as_slice());
         let mut ingress = TREE_KEYS.to_vec();
         ingress.extend(["police", "restore_mark"]);
