@@ -207,6 +207,15 @@ fn htb_tree(w: &mut Writer, st: &DeviceState, header: &str, used: &mut Used) -> 
         );
     }
     bursts(w, rc);
+    // qosctl's flower filters come from `classifier = "flower"`: say so, or the imported
+    // policy would re-apply them as u32 filters.
+    if st
+        .filters
+        .iter()
+        .any(|f| matches!(f.kind, FilterKind::Flower { .. }) && f.parent == Handle::qdisc(1))
+    {
+        w.line("classifier = \"flower\"");
+    }
     let is_leaf = |h: Handle| !st.classes.iter().any(|c| c.parent == Some(h));
     let default_class = Handle::new(1, default);
     if default != 0 && st.class(default_class).is_some() && is_leaf(default_class) {
@@ -351,23 +360,32 @@ fn marks(w: &mut Writer, ctx: &mut Ctx, class: Handle) {
     }
 }
 
-/// qosctl's own u32 rules on 1: that steer to this class, as `[[….match]]` entries (a port
-/// range's blocks folded back into the range), and `set_dscp` from their pedit. Written last
+/// qosctl's own u32 rules (or flower filters) on 1: that steer to this class, as
+/// `[[….match]]` entries (a port range's u32 blocks folded back into the range; flower's
+/// in the order of their handles, whose ordinals follow the policy's order), and
+/// `set_dscp` from their pedit. Written last
 /// in the class: after a `[[…]]` header, keys belong to the entry. The tables and links
 /// of hashed tiers follow from the matches (`used_u32_structure`).
 fn matches(w: &mut Writer, ctx: &mut Ctx, class: Handle, class_header: &str) {
     use crate::classify::action::Action;
+    use crate::classify::Match;
     use crate::kind::filter::u32::Body;
     let mut found = Vec::new();
+    let mut flower: Vec<(u32, Match)> = Vec::new();
     let mut dscp = None;
     for (i, f) in ctx.st.filters.iter().enumerate() {
-        let FilterKind::U32 {
-            body: Body::Rule { m: Some(m), .. },
-            actions,
-            ..
-        } = &f.kind
-        else {
-            continue;
+        let here = f.parent == Handle::qdisc(1) && f.classid == Some(class);
+        if let (FilterKind::Flower { handle, m, .. }, true) = (&f.kind, here) {
+            flower.push((*handle, m.clone()));
+        }
+        let (m, actions) = match &f.kind {
+            FilterKind::U32 {
+                body: Body::Rule { m: Some(m), .. },
+                actions,
+                ..
+            }
+            | FilterKind::Flower { m, actions, .. } => (m, actions),
+            _ => continue,
         };
         if f.parent != Handle::qdisc(1) || f.classid != Some(class) {
             continue;
@@ -383,7 +401,20 @@ fn matches(w: &mut Writer, ctx: &mut Ctx, class: Handle, class_header: &str) {
         w.line(format!("set_dscp = \"{d}\""));
     }
     let header = format!("{class_header}.match");
-    for m in crate::classify::u32::coalesce(found) {
+    let entries = if flower.is_empty() {
+        crate::classify::u32::coalesce(found)
+    } else {
+        // One entry per match (its IPv4 and IPv6 filters are one entry), in handle order.
+        flower.sort_by_key(|(h, _)| *h);
+        let mut ms: Vec<Match> = Vec::new();
+        for (_, m) in flower {
+            if !ms.contains(&m) {
+                ms.push(m);
+            }
+        }
+        ms
+    };
+    for m in entries {
         w.line(format!("[[{header}]]"));
         let port = |p: crate::classify::matcher::PortRange| {
             if p.lo == p.hi {
