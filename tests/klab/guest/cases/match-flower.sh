@@ -16,8 +16,16 @@ P1=$POL/match-flower-1.toml P2=$POL/match-flower-2.toml P3=$POL/match-flower-3.t
 for a in 10.0.0.3/24 10.0.0.4/24 10.0.0.5/24; do ip -n peer addr add $a dev veth1; done
 ip addr add fd00:78::1/64 dev veth0 nodad
 ip -n peer addr add fd00:78::4/64 dev veth1 nodad
-trap 'ip addr del fd00:78::1/64 dev veth0; ip -n peer addr del fd00:78::4/64 dev veth1
+ip -n peer addr add fd00:78::6/64 dev veth1 nodad
+trap 'nft delete table inet qxo; ip addr del fd00:78::1/64 dev veth0
+  ip -n peer addr del fd00:78::4/64 dev veth1; ip -n peer addr del fd00:78::6/64 dev veth1
   for a in 10.0.0.3/24 10.0.0.4/24 10.0.0.5/24; do ip -n peer addr del $a dev veth1; done' EXIT
+# DSCP CS5 on what we send to port 7100 (the guest's busybox ping has no -Q): set on the
+# output hook, before the qdisc classifies it.
+nft add table inet qxo
+nft 'add chain inet qxo out { type filter hook output priority 0; }'
+nft add rule inet qxo out udp dport 7100 ip dscp set cs5
+nft add rule inet qxo out udp dport 7100 ip6 dscp set cs5
 pn() { ip netns exec peer nft "$@"; }
 pn add table inet qxf
 pn 'add chain inet qxf input { type filter hook input priority 0; }'
@@ -58,11 +66,13 @@ converged "match-flower-1" "$P1"
 
 # Warm the neighbour entries first so that no datagram waits in a queue while we count.
 send 10.0.0.3 9 2; send 10.0.0.4 9 2; send 10.0.0.5 9 2; send fd00:78::4 9 2; send $PEER 7005 2
+send fd00:78::6 9 2
 steered "udp to 10.0.0.3 lands in class a" 1:10 20 send 10.0.0.3 9 20
 steered "udp to 10.0.0.4 lands in class b" 1:20 15 send 10.0.0.4 9 15
 SLACK=3 steered "udp to fd00:78::4 lands in class b (IPv6)" 1:20 12 send fd00:78::4 9 12
 SLACK=3 steered "udp to 10.0.0.5 (no match) lands in other" 1:60 10 send 10.0.0.5 9 10
-steered "pings marked CS5 land in voice (ip_tos)" 1:40 8 ping -c 8 -i 0.2 -Q 0xa0 -W 2 -q $PEER
+steered "udp marked CS5 lands in voice (ip_tos)" 1:40 16 send $PEER 7100 16
+SLACK=3 steered "udp marked CS5 lands in voice (IPv6 traffic class)" 1:40 14 send fd00:78::6 7100 14
 b=$(count ef4)
 steered "udp to 10.0.0.2:7005 lands in ef" 1:30 30 send $PEER 7005 30
 eq "and arrives as EF with a valid header checksum" "$(( $(count ef4) - b ))" 30
