@@ -447,7 +447,8 @@ pub fn flower_handle(classid: Handle, ordinal: u16) -> u32 {
 
 /// The flower filters of a tree's matches: each match's tier priority (as u32's, so the
 /// more specific match is tried first, and IPv4 and IPv6 never share a priority), one
-/// filter per family, and the mark-only matches (fw filters, as with u32).
+/// filter per family. Mark-only matches are left out: they are fw filters with either
+/// backend (`resolve`'s pass `emit_filters`).
 ///
 /// No hash tables and no links: flower hashes the filters of one priority per mask itself
 /// (one rhashtable lookup per distinct mask, cls_flower `fl_classify`), so a packet costs a
@@ -455,15 +456,12 @@ pub fn flower_handle(classid: Handle, ordinal: u16) -> u32 {
 /// filters of different masks that both match a packet would be equally specific matches
 /// that overlap, which `matcher::conflicts` refuses, so flower's first-matching mask is the
 /// only match.
-pub fn flower_layout(
-    steers: &[Steer],
-) -> Result<(Vec<FlowerRule>, Vec<(Mark, Handle, String)>), LayoutError> {
-    let (mut rules, mut marks) = (Vec::new(), Vec::new());
+pub fn flower_layout(steers: &[Steer]) -> Result<Vec<FlowerRule>, LayoutError> {
+    let mut rules = Vec::new();
     let mut seen = HashSet::new();
     let mut ordinals: HashMap<(Handle, u16, Family), u16> = HashMap::new();
     for s in steers {
-        if let Some(mark) = mark_only(&s.m) {
-            marks.push((mark, s.classid, s.name.clone()));
+        if mark_only(&s.m).is_some() {
             continue;
         }
         for family in s.m.families() {
@@ -488,7 +486,7 @@ pub fn flower_layout(
             });
         }
     }
-    Ok((rules, marks))
+    Ok(rules)
 }
 
 /// Whether `prio` is a match tier of `family` (even for IPv4, odd for IPv6): where the

@@ -159,7 +159,7 @@ impl Build<'_> {
                 diags.push(problem.at(e.span_of(Field::Proto)));
             }
         }
-        let (rules, _marks) = layout::flower_layout(steers)?;
+        let rules = layout::flower_layout(steers)?;
         Ok(rules
             .into_iter()
             .map(|r| Filter {

@@ -1,0 +1,309 @@
+//! The flower backend (`classifier = "flower"`, src/kind/filter/flower.rs): the policy key
+//! and its errors, the commands it renders, the kernel lab's real flower output of iproute2
+//! 6.1 and 6.15 read back into the policy's matches (tests/fixtures/tc/kernel-lab-*-flower/),
+//! the plan of an edit against that live state (an address changed = one `filter replace`),
+//! the switch between classifiers, foreign flower filters, and on this machine (no
+//! cls_flower) a refused apply that leaves the interface exactly as it was.
+
+mod common;
+use common::{fixture, is_root, Case};
+
+use qosctl::kind::filter;
+use qosctl::model::{DeviceState, FilterKind, Handle};
+use qosctl::plan::{command, diff_device};
+use qosctl::policy::{self, diag::Source};
+use qosctl::tc::read::parse_filters;
+
+fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The kernel lab's policies of the match-flower case.
+fn lab_policy(n: u32) -> String {
+    std::fs::read_to_string(root().join(format!("tests/klab/policies/match-flower-{n}.toml")))
+        .expect("policy")
+}
+
+/// The desired state of veth0 for a policy text.
+fn desired(text: &str) -> DeviceState {
+    let c = policy::check_str("p.toml", text);
+    assert!(!c.has_errors(), "{}", c.render());
+    c.desired().devices.remove(0).state
+}
+
+/// The captures of the match-flower case: one per iproute2 variant of the lab.
+const CAPTURES: [&str; 2] = [
+    "kernel-lab-6.1.0-57-amd64-flower",
+    "kernel-lab-6.1.0-57-amd64-iproute2-6.15.0-flower",
+];
+
+/// The desired state of `policy` with the filters the lab's tc printed in `file` instead
+/// of the desired ones: the live state of that step as far as filters go (the qdiscs and
+/// classes are the policy's, which the lab case checks converge).
+fn live(policy: &str, dir: &str, file: &str) -> DeviceState {
+    let mut st = desired(policy);
+    st.filters = parse_filters(&fixture(&format!("{dir}/{file}")), Handle::qdisc(1)).unwrap();
+    st
+}
+
+fn commands(desired: &DeviceState, live: &DeviceState) -> Vec<String> {
+    diff_device(desired, live)
+        .iter()
+        .map(|op| command("veth0", op))
+        .collect()
+}
+
+/// Every diagnostic of `src` as "line:col: message".
+fn errors(src: &str) -> Vec<String> {
+    let c = policy::check_str("p.toml", src);
+    let s = Source::new("p.toml", src);
+    c.diagnostics
+        .iter()
+        .map(|d| {
+            let (l, col) = s.line_col(d.span.as_ref().expect("a span").start);
+            format!(
+                "{l}:{col}: {} ({})",
+                d.message,
+                d.hint.clone().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_classifier_key_and_its_errors() {
+    let p = |c: &str, m: &str| {
+        format!(
+            "[interfaces.wan]\nrate = \"20mbit\"\ndefault = \"a\"\n{c}\n[interfaces.wan.classes.a]\nrate = \"1mbit\"\n[[interfaces.wan.classes.a.match]]\n{m}\n"
+        )
+    };
+    assert_eq!(
+        errors(&p("classifier = \"flwer\"", "dst = \"10.0.0.5\"")),
+        ["4:14: unknown classifier \"flwer\" (matches are u32 or flower filters) (did you mean \"flower\"?)"]
+    );
+    assert_eq!(
+        errors(&p("classifier = 3", "dst = \"10.0.0.5\"")).len(),
+        1,
+        "a wrong type is one error"
+    );
+    // dccp has ports for u32 (offset 0 of the transport header) but no flower keys.
+    assert_eq!(
+        errors(&p("classifier = \"flower\"", "proto = \"33\"\ndport = 5")),
+        ["8:9: flower has no port keys for protocol 33 (only tcp, udp and sctp) (use tcp, udp or sctp, or classifier = \"u32\" on this interface)"]
+    );
+    assert!(errors(&p("classifier = \"u32\"", "proto = \"33\"\ndport = 5")).is_empty());
+    // check prints the classifier where it is not the default.
+    let c = policy::check_str(
+        "p.toml",
+        &p("classifier = \"flower\"", "dst = \"10.0.0.5\""),
+    );
+    assert!(
+        qosctl::check::render_tree(&c).starts_with("wan: htb rate 20mbit, default a (1:"),
+        "{}",
+        qosctl::check::render_tree(&c)
+    );
+    assert!(qosctl::check::render_tree(&c)
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(", matches by flower"));
+}
+
+#[test]
+fn a_flower_policy_renders_one_filter_per_match_and_family_keys_by_name() {
+    let st = desired(&lab_policy(1));
+    let lines: Vec<String> = st
+        .filters
+        .iter()
+        .map(|f| qosctl::tc::render::filter_add("veth0", f))
+        .collect();
+    let want = [
+        "filter add dev veth0 parent 1: protocol ip prio 796 handle 0x100001 flower dst_ip 10.0.0.3/32 classid 1:10",
+        "filter add dev veth0 parent 1: protocol ip prio 796 handle 0x200001 flower dst_ip 10.0.0.4/32 classid 1:20",
+        "filter add dev veth0 parent 1: protocol ipv6 prio 605 handle 0x200001 flower dst_ip fd00:78::4/128 classid 1:20",
+        "filter add dev veth0 parent 1: protocol ip prio 756 handle 0x300001 flower dst_ip 10.0.0.2/32 ip_proto udp dst_port 7001-7009 classid 1:30 \
+         action pedit ex munge ip dsfield set 0xb8 retain 0xfc pipe action csum iph",
+        "filter add dev veth0 parent 1: protocol ip prio 848 handle 0x400001 flower ip_tos 0xa0/0xfc classid 1:40",
+        "filter add dev veth0 parent 1: protocol ipv6 prio 849 handle 0x400001 flower ip_tos 0xa0/0xfc classid 1:40",
+        "filter add dev veth0 parent 1: protocol ip prio 812 handle 0x500001 flower ip_proto tcp dst_port 5201 classid 1:50",
+        "filter add dev veth0 parent 1: protocol ipv6 prio 813 handle 0x500001 flower ip_proto tcp dst_port 5201 classid 1:50",
+    ];
+    let mut got = lines.clone();
+    got.sort();
+    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
+    // No hash tables, no links, no u32 at all.
+    assert!(st
+        .filters
+        .iter()
+        .all(|f| matches!(f.kind, FilterKind::Flower { .. })));
+}
+
+/// This machine's kernel has no cls_flower: applying a flower policy stops at the first
+/// flower filter with tc's command and the kernel's message, and the interface reads back
+/// exactly as before, whether it had nothing or a u32 tree of the same classes.
+#[test]
+fn without_cls_flower_the_apply_is_refused_and_nothing_is_half_applied() {
+    if !is_root() {
+        eprintln!("SKIP: needs root for a network namespace");
+        return;
+    }
+    let case = Case::new("flower-refused");
+    // Without set_dscp: this kernel has no pedit either, and the u32 tree must apply.
+    let flower = lab_policy(1)
+        .replace("\"veth0\"", "\"a0\"")
+        .replace("set_dscp = \"EF\"\n", "");
+    let u32 = flower.replace("classifier = \"flower\"", "classifier = \"u32\"");
+    let p_flower = case.policy("flower.toml", &flower);
+    let p_u32 = case.policy("u32.toml", &u32);
+    for before in [None, Some(&p_u32)] {
+        if let Some(p) = before {
+            let out = case.qosctl(&["apply", p.to_str().unwrap()]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let dump = case.ns.dump(&["a0"]);
+        let out = case.qosctl(&["apply", p_flower.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains("tc filter "), "names the tc command: {err}");
+        assert!(
+            err.contains(" flower dst_ip "),
+            "names the flower filter: {err}"
+        );
+        assert!(
+            err.contains("Error: TC classifier not found."),
+            "the kernel's words: {err}"
+        );
+        assert!(err.contains("modprobe cls_flower"), "the fix: {err}");
+        assert!(
+            err.contains("restored: every interface reads back exactly as before the apply"),
+            "{err}"
+        );
+        assert_eq!(case.ns.dump(&["a0"]), dump, "a0 reads back unchanged");
+    }
+}
+
+/// Flower filters qosctl did not make stay foreign, as before: the lab's hand-made flower
+/// filters (prio 1 and 2, handle 1, skbedit), OVS-style offloaded ones on `ffff:`, and the
+/// public fixture of another protocol.
+#[test]
+fn flower_filters_qosctl_did_not_make_stay_foreign() {
+    for (file, parent) in [
+        ("kernel-lab-6.1.0-56-amd64/filter-veth0-s.json", "1:"),
+        (
+            "kernel-lab-6.1.0-56-amd64-iproute2-6.15.0/filter-veth0-s.json",
+            "1:",
+        ),
+        (
+            "kernel-lab-6.1.0-56-amd64/filter-veth0-ingress-s.json",
+            "ffff:",
+        ),
+        ("public/iproute2-commit-5295b8f3-flower-cfm-gact.json", "1:"),
+    ] {
+        let fs = parse_filters(&fixture(file), Handle::parse(parent).unwrap()).unwrap();
+        let flowers: Vec<_> = fs
+            .iter()
+            .filter(|f| f.kind.kind_name() == "flower")
+            .collect();
+        assert!(!flowers.is_empty(), "{file} has flower filters");
+        for f in flowers {
+            assert!(
+                matches!(f.kind, FilterKind::Other { .. }) && !filter::is_managed(&f.kind),
+                "{file}: {f:?}"
+            );
+        }
+    }
+}
+
+/// What the lab's tc printed (JSON, both iproute2 versions) reads into the flower kind, in
+/// the policy's words, and compares equal with what the policy renders: no command.
+#[test]
+fn the_labs_flower_output_reads_back_into_the_policys_matches() {
+    for dir in CAPTURES {
+        let (p1, p2) = (lab_policy(1), lab_policy(2));
+        let l1 = live(&p1, dir, "filter-1.json");
+        assert_eq!(l1.filters.len(), 8, "{dir}");
+        let mut words: Vec<String> = l1
+            .filters
+            .iter()
+            .map(|f| {
+                assert!(matches!(f.kind, FilterKind::Flower { .. }), "{dir}: {f:?}");
+                format!("{} {} {}", f.prio, f.protocol, filter::describe(&f.kind))
+            })
+            .collect();
+        words.sort();
+        assert_eq!(
+            words,
+            [
+                "605 ipv6 flower dst fd00:78::4/128",
+                "756 ip flower dst 10.0.0.2/32 proto udp dport 7001-7009, set dscp EF, fix checksum",
+                "796 ip flower dst 10.0.0.3/32",
+                "796 ip flower dst 10.0.0.4/32",
+                "812 ip flower proto tcp dport 5201",
+                "813 ipv6 flower proto tcp dport 5201",
+                "848 ip flower dscp CS5",
+                "849 ipv6 flower dscp CS5",
+            ],
+            "{dir}"
+        );
+        assert!(commands(&desired(&p1), &l1).is_empty(), "{dir}: in sync");
+        // One address changed: one `filter replace` of its handle with the new key.
+        assert_eq!(
+            commands(&desired(&p2), &l1),
+            ["filter replace dev veth0 parent 1: protocol ip prio 796 handle 0x100001 flower dst_ip 10.0.0.5/32 classid 1:10"],
+            "{dir}"
+        );
+        // And what the kernel held after that replace is the edited policy.
+        assert!(
+            commands(&desired(&p2), &live(&p2, dir, "filter-2.json")).is_empty(),
+            "{dir}: in sync after the replace"
+        );
+    }
+}
+
+/// Other edits of one match against the lab's live state: a port, a DSCP, a class's
+/// set_dscp are one replace each; a new prefix length (another mask and tier) is delete +
+/// add; a match moved to another class is delete + add (its handle carries the class).
+#[test]
+fn edits_of_one_match_cost_one_replace_when_the_mask_stays() {
+    let p1 = lab_policy(1);
+    let l1 = live(&p1, CAPTURES[0], "filter-1.json");
+    let verbs = |text: &str| -> Vec<String> {
+        commands(&desired(text), &l1)
+            .iter()
+            .map(|c| c.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(verbs(&p1.replace("dport = 5201", "dport = 5202")), ["filter replace"; 2]);
+    assert_eq!(verbs(&p1.replace("dscp = \"CS5\"", "dscp = \"AF41\"")), ["filter replace"; 2]);
+    assert_eq!(verbs(&p1.replace("set_dscp = \"EF\"", "set_dscp = \"CS1\"")), ["filter replace"]);
+    assert_eq!(
+        verbs(&p1.replace("dport = \"7001-7009\"", "dport = \"7001-7010\"")),
+        ["filter replace"]
+    );
+    assert_eq!(
+        verbs(&p1.replace("dst = \"10.0.0.3\"", "dst = \"10.0.0.0/30\"")),
+        ["filter del", "filter add"]
+    );
+}
+
+/// `classifier` changed on a live flower tree: every flower tier's priority is deleted
+/// whole, the u32 filters added, classes and leaves untouched.
+#[test]
+fn switching_the_classifier_replaces_the_filters_and_nothing_else() {
+    let p2 = lab_policy(2);
+    let p3 = lab_policy(3);
+    let l2 = live(&p2, CAPTURES[0], "filter-2.json");
+    let cmds = commands(&desired(&p3), &l2);
+    let dels: Vec<&String> = cmds.iter().filter(|c| c.starts_with("filter del")).collect();
+    let adds: Vec<&String> = cmds.iter().filter(|c| c.starts_with("filter add")).collect();
+    assert_eq!(dels.len(), 7, "one per flower priority: {cmds:#?}");
+    assert!(dels.iter().all(|c| !c.contains("handle")), "{dels:#?}");
+    assert!(adds.iter().all(|c| c.contains(" u32 ")), "{adds:#?}");
+    assert_eq!(dels.len() + adds.len(), cmds.len(), "only filters: {cmds:#?}");
+}
