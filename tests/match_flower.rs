@@ -11,7 +11,7 @@ use common::{fixture, is_root, Case};
 use qosctl::kind::filter;
 use qosctl::model::{DeviceState, FilterKind, Handle};
 use qosctl::plan::{command, diff_device};
-use qosctl::policy::{self, diag::Source};
+use qosctl::policy;
 use qosctl::tc::read::parse_filters;
 
 fn root() -> std::path::PathBuf {
@@ -53,21 +53,10 @@ fn commands(desired: &DeviceState, live: &DeviceState) -> Vec<String> {
         .collect()
 }
 
-/// Every diagnostic of `src` as "line:col: message".
-fn errors(src: &str) -> Vec<String> {
-    let c = policy::check_str("p.toml", src);
-    let s = Source::new("p.toml", src);
-    c.diagnostics
-        .iter()
-        .map(|d| {
-            let (l, col) = s.line_col(d.span.as_ref().expect("a span").start);
-            format!(
-                "{l}:{col}: {} ({})",
-                d.message,
-                d.hint.clone().unwrap_or_default()
-            )
-        })
-        .collect()
+/// The diagnostics of `src` as `check` prints them: `p.toml:L:C: error: …`, the line, the
+/// caret and the hint.
+fn errors(src: &str) -> String {
+    policy::check_str("p.toml", src).render()
 }
 
 #[test]
@@ -77,21 +66,38 @@ fn the_classifier_key_and_its_errors() {
             "[interfaces.wan]\nrate = \"20mbit\"\ndefault = \"a\"\n{c}\n[interfaces.wan.classes.a]\nrate = \"1mbit\"\n[[interfaces.wan.classes.a.match]]\n{m}\n"
         )
     };
-    assert_eq!(
-        errors(&p("classifier = \"flwer\"", "dst = \"10.0.0.5\"")),
-        ["4:14: unknown classifier \"flwer\" (matches are u32 or flower filters) (did you mean \"flower\"?)"]
+    let e = errors(&p("classifier = \"flwer\"", "dst = \"10.0.0.5\""));
+    assert!(
+        e.starts_with("p.toml:4:14: error: unknown classifier \"flwer\" (matches are u32 or flower filters)\n"),
+        "{e}"
     );
+    assert!(
+        e.contains("classifier = \"flwer\"\n") && e.contains("^^^^^^^"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean \"flower\"?"), "{e}");
+    let e = errors(&p("classifier = 3", "dst = \"10.0.0.5\""));
     assert_eq!(
-        errors(&p("classifier = 3", "dst = \"10.0.0.5\"")).len(),
+        e.matches(": error: ").count(),
         1,
-        "a wrong type is one error"
+        "a wrong type is one error: {e}"
     );
     // dccp has ports for u32 (offset 0 of the transport header) but no flower keys.
-    assert_eq!(
-        errors(&p("classifier = \"flower\"", "proto = \"33\"\ndport = 5")),
-        ["8:9: flower has no port keys for protocol 33 (only tcp, udp and sctp) (use tcp, udp or sctp, or classifier = \"u32\" on this interface)"]
+    let e = errors(&p("classifier = \"flower\"", "proto = \"33\"\ndport = 5"));
+    assert!(
+        e.starts_with(
+            "p.toml:8:9: error: flower has no port keys for protocol 33 (only tcp, udp and sctp)\n"
+        ),
+        "{e}"
     );
-    assert!(errors(&p("classifier = \"u32\"", "proto = \"33\"\ndport = 5")).is_empty());
+    assert!(
+        e.contains("use tcp, udp or sctp, or classifier = \"u32\" on this interface"),
+        "{e}"
+    );
+    assert_eq!(
+        errors(&p("classifier = \"u32\"", "proto = \"33\"\ndport = 5")),
+        ""
+    );
     // check prints the classifier where it is not the default.
     let c = policy::check_str(
         "p.toml",
@@ -279,9 +285,18 @@ fn edits_of_one_match_cost_one_replace_when_the_mask_stays() {
             .map(|c| c.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
             .collect()
     };
-    assert_eq!(verbs(&p1.replace("dport = 5201", "dport = 5202")), ["filter replace"; 2]);
-    assert_eq!(verbs(&p1.replace("dscp = \"CS5\"", "dscp = \"AF41\"")), ["filter replace"; 2]);
-    assert_eq!(verbs(&p1.replace("set_dscp = \"EF\"", "set_dscp = \"CS1\"")), ["filter replace"]);
+    assert_eq!(
+        verbs(&p1.replace("dport = 5201", "dport = 5202")),
+        ["filter replace"; 2]
+    );
+    assert_eq!(
+        verbs(&p1.replace("dscp = \"CS5\"", "dscp = \"AF41\"")),
+        ["filter replace"; 2]
+    );
+    assert_eq!(
+        verbs(&p1.replace("set_dscp = \"EF\"", "set_dscp = \"CS1\"")),
+        ["filter replace"]
+    );
     assert_eq!(
         verbs(&p1.replace("dport = \"7001-7009\"", "dport = \"7001-7010\"")),
         ["filter replace"]
@@ -300,10 +315,92 @@ fn switching_the_classifier_replaces_the_filters_and_nothing_else() {
     let p3 = lab_policy(3);
     let l2 = live(&p2, CAPTURES[0], "filter-2.json");
     let cmds = commands(&desired(&p3), &l2);
-    let dels: Vec<&String> = cmds.iter().filter(|c| c.starts_with("filter del")).collect();
-    let adds: Vec<&String> = cmds.iter().filter(|c| c.starts_with("filter add")).collect();
+    let dels: Vec<&String> = cmds
+        .iter()
+        .filter(|c| c.starts_with("filter del"))
+        .collect();
+    let adds: Vec<&String> = cmds
+        .iter()
+        .filter(|c| c.starts_with("filter add"))
+        .collect();
     assert_eq!(dels.len(), 7, "one per flower priority: {cmds:#?}");
     assert!(dels.iter().all(|c| !c.contains("handle")), "{dels:#?}");
     assert!(adds.iter().all(|c| c.contains(" u32 ")), "{adds:#?}");
-    assert_eq!(dels.len() + adds.len(), cmds.len(), "only filters: {cmds:#?}");
+    assert_eq!(
+        dels.len() + adds.len(),
+        cmds.len(),
+        "only filters: {cmds:#?}"
+    );
+}
+
+/// The classifier covers the ingress tree on the ifb too; the ingress hook (a u32
+/// match-all with mirred) and mark-only matches (fw) stay what they are.
+#[test]
+fn the_ingress_tree_uses_the_classifier_and_the_hook_stays_u32() {
+    let text = r#"
+[interfaces.wan]
+device = "eth0"
+rate = "20mbit"
+default = "a"
+classifier = "flower"
+[interfaces.wan.classes.a]
+rate = "1mbit"
+[[interfaces.wan.classes.a.match]]
+mark = 0x10
+[interfaces.wan.classes.b]
+rate = "1mbit"
+[[interfaces.wan.classes.b.match]]
+src = "10.9.0.0/24"
+[interfaces.wan.ingress]
+rate = "50mbit"
+default = "d"
+[interfaces.wan.ingress.classes.d]
+rate = "1mbit"
+[interfaces.wan.ingress.classes.v]
+rate = "1mbit"
+[[interfaces.wan.ingress.classes.v.match]]
+src = "192.0.2.7"
+"#;
+    let c = policy::check_str("p.toml", text);
+    assert!(!c.has_errors(), "{}", c.render());
+    let devices = c.desired().devices;
+    let kinds = |dev: &str| -> Vec<(String, String)> {
+        let d = devices.iter().find(|d| d.state.device == dev).expect(dev);
+        let mut v: Vec<_> = d
+            .state
+            .filters
+            .iter()
+            .map(|f| (f.parent.to_string(), f.kind.kind_name().to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    let pair = |p: &str, k: &str| (p.to_string(), k.to_string());
+    assert_eq!(
+        kinds("eth0"),
+        [pair("1:", "flower"), pair("1:", "fw"), pair("ffff:", "u32")]
+    );
+    assert_eq!(kinds("ifb-eth0"), [pair("1:", "flower")]);
+}
+
+/// A saved state with qosctl's flower filters (`show --json`, `apply --dry-run --state`)
+/// comes back exactly, so an offline plan is the live plan: the address edit is the same
+/// one `filter replace`.
+#[test]
+fn a_saved_flower_state_comes_back_exactly_and_plans_the_same() {
+    use qosctl::state::json::StateFile;
+    let p1 = lab_policy(1);
+    for dir in CAPTURES {
+        let st = live(&p1, dir, "filter-1.json");
+        let file = StateFile::from_states(std::slice::from_ref(&st), None);
+        let text = serde_json::to_string_pretty(&file).unwrap();
+        assert!(text.contains("\"match\": \"dst 10.0.0.3/32\""), "{text}");
+        let back = StateFile::parse(&text, dir).unwrap().to_states().unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0], st, "{dir}");
+        assert_eq!(
+            commands(&desired(&lab_policy(2)), &back[0]),
+            commands(&desired(&lab_policy(2)), &st)
+        );
+    }
 }

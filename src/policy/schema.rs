@@ -24,16 +24,9 @@ pub const TREE_KEYS: &[&str] = &[
     "rate", "burst", "cburst", "default", "leaf", "netem", "classes",
 ];
 /// An interface: its device, its egress tree written inline, and its ingress tree.
+#[rustfmt::skip]
 pub const IFACE_KEYS: &[&str] = &[
-    "device",
-    "rate",
-    "burst",
-    "cburst",
-    "default",
-    "leaf",
-    "netem",
-    "classes",
-    "ingress",
+    "device", "rate", "burst", "cburst", "default", "leaf", "netem", "classes", "ingress",
     "classifier",
 ];
 /// `[interfaces.X.ingress]`: a tree, and what the ingress hook does before the redirect.
