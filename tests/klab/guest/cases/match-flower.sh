@@ -61,7 +61,7 @@ q show veth0 > /dev/null
 cp "$QOUT" "$RAW/show-1.txt"
 has "show speaks the policy's words" "$(tr -s ' \n\t' ' ' < "$QOUT")" "dst 10.0.0.3/32" \
   "dst fd00:78::4/128" "dport 7001-7009," "set dscp EF," "dscp CS5" "proto tcp dport 5201"
-lacks "show has no foreign filter" "$(cat "$QOUT")" "foreign"
+lacks "show has no foreign filter" "$(tr -s ' \n\t' ' ' < "$QOUT")" "foreign"
 converged "match-flower-1" "$P1"
 
 # Warm the neighbour entries first so that no datagram waits in a queue while we count.
