@@ -305,6 +305,17 @@ fn edits_of_one_match_cost_one_replace_when_the_mask_stays() {
         verbs(&p1.replace("dst = \"10.0.0.3\"", "dst = \"10.0.0.0/30\"")),
         ["filter del", "filter add"]
     );
+    // Two classes swap addresses: a replace of one would collide with the other's live key
+    // (the kernel refuses a second filter with one key, EEXIST), so both are delete + add,
+    // the deletes first.
+    let swapped = p1
+        .replace("dst = \"10.0.0.3\"", "dst = \"X\"")
+        .replace("dst = \"10.0.0.4\"", "dst = \"10.0.0.3\"")
+        .replace("dst = \"X\"", "dst = \"10.0.0.4\"");
+    assert_eq!(
+        verbs(&swapped),
+        ["filter del", "filter del", "filter add", "filter add"]
+    );
 }
 
 /// `classifier` changed on a live flower tree: every flower tier's priority is deleted

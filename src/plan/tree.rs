@@ -193,7 +193,9 @@ fn filter_ops(
         .filter(|f| !purged.contains(&(f.parent, f.prio)));
     // A desired filter in a purged group never finds a live one (the live group is gone
     // from `kept`), so it lands in `added` with the others, in policy order.
-    let keyed = keyed::diff(d_filters.iter().copied(), kept, filter::key);
+    let kept: Vec<&Filter> = kept.collect();
+    let held = held_contents(&kept);
+    let keyed = keyed::diff(d_filters.iter().copied(), kept.iter().copied(), filter::key);
     for (d, l) in &keyed.live {
         match d {
             None => ops
@@ -203,6 +205,13 @@ fn filter_ops(
                 // The class it points to is re-created: the kernel refuses to delete a
                 // class a filter is bound to, so the filter goes first and comes back.
                 let why = || Some("its class is re-created".to_string());
+                ops.filters_off
+                    .push(remove(Obj::Filter((*l).clone()), why()));
+                ops.filters_on.push(add(Obj::Filter((*d).clone()), why()));
+            }
+            Some(d) if collides(d, l, &held) => {
+                // Another live filter still holds this content: a replace would be refused.
+                let why = || Some("another filter holds its new keys until it goes".to_string());
                 ops.filters_off
                     .push(remove(Obj::Filter((*l).clone()), why()));
                 ops.filters_on.push(add(Obj::Filter((*d).clone()), why()));
@@ -234,6 +243,28 @@ fn filter_ops(
     for d in keyed.added {
         ops.filters_on.push(add(Obj::Filter(d.clone()), None));
     }
+}
+
+/// Where a live filter's unique content sits (`FilterDef::unique_content`): its group and
+/// content, mapped to its own key.
+type Held = HashMap<(Handle, u16, String, u64), u64>;
+
+fn held_contents(live: &[&Filter]) -> Held {
+    live.iter()
+        .filter_map(|f| {
+            let c = f.kind.def().unique_content(&f.kind)?;
+            Some(((f.parent, f.prio, f.protocol.clone(), c), filter::key(f).2))
+        })
+        .collect()
+}
+
+/// Whether changing `l` in place into `d` would give it content another live filter holds.
+fn collides(d: &Filter, l: &Filter, held: &Held) -> bool {
+    let Some(c) = d.kind.def().unique_content(&d.kind) else {
+        return false;
+    };
+    held.get(&(d.parent, d.prio, d.protocol.clone(), c))
+        .is_some_and(|&k| k != filter::key(l).2)
 }
 
 type Group = (Handle, u16);

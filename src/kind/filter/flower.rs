@@ -161,6 +161,12 @@ impl FilterDef for Def {
         (h, mask_shape(m)).hash(&mut s);
         s.finish()
     }
+    fn unique_content(&self, k: &FilterKind) -> Option<u64> {
+        let (_, m, _) = of(k)?;
+        let mut s = std::collections::hash_map::DefaultHasher::new();
+        m.hash(&mut s);
+        Some(s.finish())
+    }
     fn order(&self, k: &FilterKind) -> (u32, String) {
         (of(k).map_or(0, |(h, _, _)| h), String::new())
     }

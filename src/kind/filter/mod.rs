@@ -62,6 +62,14 @@ pub trait FilterDef: Sync {
     fn whole_prio(&self) -> bool {
         false
     }
+    /// What the kernel holds at most once per (parent, prio, protocol), whatever the handle
+    /// (flower: the masked key; `fl_change` refuses a second filter with it, `EEXIST`).
+    /// A change in place whose new content another live filter still holds is planned as
+    /// delete + add instead, so the other one is gone (filters off come first) before it
+    /// lands: two matches that swap addresses, or a match that takes over a deleted one's.
+    fn unique_content(&self, _k: &FilterKind) -> Option<u64> {
+        None
+    }
     /// An object that can only go with its whole priority (a u32 hash table: the kernel
     /// frees it only after its link, after an RCU grace period, not within one batch).
     fn pins_prio(&self, _k: &FilterKind) -> bool {

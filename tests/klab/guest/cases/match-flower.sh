@@ -2,6 +2,8 @@
 # has): the policy's matches become flower filters (keys by name), read back with plain tc;
 # re-applies are empty; one class's address changed is exactly one mutating command
 # (`filter replace`), after which the kernel holds the new key and steers the new address;
+# two classes swapping addresses is delete + add of both (a replace onto a key another
+# live filter holds is not relied on);
 # traffic lands in its class by dst (IPv4 and IPv6), by DSCP (ip_tos) and by protocol and
 # port; set_dscp rewrites the DSCP (counted on the peer); an import carries
 # classifier = "flower" and re-applies with 0 commands; switching the interface to u32
@@ -13,6 +15,7 @@ if qosctl --version | grep -q fake; then
   exit 0
 fi
 P1=$POL/match-flower-1.toml P2=$POL/match-flower-2.toml P3=$POL/match-flower-3.toml
+P4=$POL/match-flower-4.toml
 for a in 10.0.0.3/24 10.0.0.4/24 10.0.0.5/24; do ip -n peer addr add $a dev veth1; done
 ip addr add fd00:78::1/64 dev veth0 nodad
 ip -n peer addr add fd00:78::4/64 dev veth1 nodad
@@ -94,6 +97,25 @@ lacks "and not the old one" "$t" "10.0.0.3"
 steered "udp to 10.0.0.5 now lands in class a" 1:10 20 send 10.0.0.5 9 20
 SLACK=3 steered "udp to 10.0.0.3 now lands in other" 1:60 10 send 10.0.0.3 9 10
 converged "match-flower-2" "$P2"
+
+# Two classes swap addresses. A flower replace onto a key that another filter of the
+# priority still holds is measured here, not relied on (the kernel's fl_change either
+# refuses it or keeps both keys in its hash table until the other goes): qosctl plans
+# delete + add of both, the deletes first.
+tc filter replace dev veth0 parent 1: protocol ip prio 796 handle 0x100001 flower \
+  dst_ip 10.0.0.4/32 classid 1:10 > "$RAW/raw-replace.txt" 2>&1 && rc=0 || rc=$?
+note "raw tc: replace of class a's filter onto class b's live key 10.0.0.4 exited $rc: $(tr '\n' ' ' < "$RAW/raw-replace.txt")"
+tc -j filter show dev veth0 parent 1: > "$RAW/filter-raw-replace.json" 2>&1
+q_must "apply match-flower-2 again (undoes the raw replace)" apply "$P2"
+in_sync "match-flower-2 again: in sync" "$P2"
+q apply --dry-run --json "$P4" > /dev/null
+cp "$QOUT" "$RAW/plan-4.json"
+eq "match-flower-4: two deletes, then two adds" \
+  "$(jq -r '[.commands[] | split(" ")[1]] | join(",")' "$QOUT" 2> /dev/null)" "del,del,add,add"
+q_must "apply match-flower-4" apply "$P4"
+steered "udp to 10.0.0.4 now lands in class a" 1:10 12 send 10.0.0.4 9 12
+steered "udp to 10.0.0.5 now lands in class b" 1:20 12 send 10.0.0.5 9 12
+converged "match-flower-4" "$P4"
 
 # import: the flower tree comes back as a policy with classifier = "flower", in sync.
 I=$RAW/imported.toml
