@@ -316,6 +316,20 @@ fn edits_of_one_match_cost_one_replace_when_the_mask_stays() {
         verbs(&swapped),
         ["filter del", "filter del", "filter add", "filter add"]
     );
+    // The first of two matches of one class and tier removed: the second takes its
+    // ordinal with one replace, once the filter that held its key is deleted (first).
+    let two = p1.replace(
+        "dst = \"10.0.0.3\"\n",
+        "dst = \"10.0.0.3\"\n[[interfaces.lab.classes.a.match]]\ndst = \"10.0.0.7\"\n",
+    );
+    let second_only = p1.replace("dst = \"10.0.0.3\"", "dst = \"10.0.0.7\"");
+    assert_eq!(
+        commands(&desired(&second_only), &desired(&two)),
+        [
+            "filter del dev veth0 parent 1: protocol ip prio 796 handle 0x100002 flower",
+            "filter replace dev veth0 parent 1: protocol ip prio 796 handle 0x100001 flower dst_ip 10.0.0.7/32 classid 1:10",
+        ]
+    );
 }
 
 /// `classifier` changed on a live flower tree: every flower tier's priority is deleted

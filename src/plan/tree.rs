@@ -193,9 +193,14 @@ fn filter_ops(
         .filter(|f| !purged.contains(&(f.parent, f.prio)));
     // A desired filter in a purged group never finds a live one (the live group is gone
     // from `kept`), so it lands in `added` with the others, in policy order.
-    let kept: Vec<&Filter> = kept.collect();
-    let held = held_contents(&kept);
-    let keyed = keyed::diff(d_filters.iter().copied(), kept.iter().copied(), filter::key);
+    let keyed = keyed::diff(d_filters.iter().copied(), kept, filter::key);
+    // Content held by live filters that stay (those that go are deleted first).
+    let staying: Vec<&Filter> = keyed
+        .live
+        .iter()
+        .filter_map(|(d, l)| d.map(|_| *l))
+        .collect();
+    let held = held_contents(&staying);
     for (d, l) in &keyed.live {
         match d {
             None => ops

@@ -64,7 +64,7 @@ pub trait FilterDef: Sync {
     }
     /// What the kernel holds at most once per (parent, prio, protocol), whatever the handle
     /// (flower: the masked key; `fl_change` refuses a second filter with it, `EEXIST`).
-    /// A change in place whose new content another live filter still holds is planned as
+    /// A change in place whose new content another live filter that stays holds is planned as
     /// delete + add instead, so the other one is gone (filters off come first) before it
     /// lands: two matches that swap addresses, or a match that takes over a deleted one's.
     fn unique_content(&self, _k: &FilterKind) -> Option<u64> {
