@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::{ApplyArgs, Global};
 use crate::link::Links;
-use crate::model::{Desired, DeviceState};
+use crate::model::{Desired, DeviceState, Parent};
 use crate::plan::{self, DevicePlan, LinkChange, Obj, Op, Plan};
 use crate::rollback;
 use crate::tc::{read, Tc};
@@ -102,7 +102,7 @@ fn apply_prefetched(
     // The ifbs the tree needs come first: a kernel without ifb stops the apply here,
     // before any tc command. They are not in the snapshot: a failed apply deletes them.
     let created = links.create_missing()?;
-    let snap = snapshot_after_links(&tc, &desired, &links, &created)?;
+    let snap = snapshot_after_links(&tc, &desired, &before, &links, &created)?;
 
     // A plan of class changes only reads those classes back in the same tc process,
     // after the changes (see changed_classes).
@@ -177,6 +177,7 @@ fn print_in_sync(mut out: &mut dyn Write, args: &ApplyArgs, plan: &Plan) -> Resu
 fn snapshot_after_links(
     tc: &Tc,
     desired: &Desired,
+    before: &[DeviceState],
     links: &Links,
     created: &[String],
 ) -> Result<Vec<rollback::DeviceDump>> {
@@ -186,7 +187,14 @@ fn snapshot_after_links(
         .map(|d| d.state.device.clone())
         .filter(|d| !created.contains(d))
         .collect();
-    rollback::snapshot(tc, &devices).map_err(|e| {
+    // The planning read says which devices have an ingress-side qdisc (and so filters
+    // there to dump).
+    let ingress = |dev: &str| {
+        before
+            .iter()
+            .any(|b| b.device == dev && b.qdiscs.iter().any(|q| q.parent == Parent::Ingress))
+    };
+    rollback::snapshot(tc, &devices, ingress).map_err(|e| {
         let _ = links.delete(created);
         interrupted_before(e)
     })
@@ -614,7 +622,10 @@ pub fn restore(
     }
     let ran = tc.batch(&lines);
     let devices: Vec<String> = snap.iter().map(|d| d.device.clone()).collect();
-    let again = rollback::snapshot(tc, &devices)?;
+    // Expected as before the apply; whatever the restore left is dumped in any case.
+    let again = rollback::snapshot(tc, &devices, |dev| {
+        snap.iter().any(|d| d.device == dev && d.has_ingress_side())
+    })?;
     let diffs = rollback::differences(snap, &again);
     if diffs.is_empty() {
         let compared: usize = snap.iter().map(|d| d.entries.len()).sum();
