@@ -69,9 +69,9 @@ fn apply_prefetched(
     let tc = Tc::locate(global)?;
     require_net_admin()?;
     // Held until we return: two applies never interleave their read-plan-write.
-    let (lock, early) = match early {
-        Some(p) => (p.lock, Some(p.reads)),
-        None => (lock(global)?, None),
+    let (lock, early, listing) = match early {
+        Some(p) => (p.lock, Some(p.reads), Some(p.ifbs)),
+        None => (lock(global)?, None, None),
     };
     crate::confirm::refuse_if_pending(global)?;
     // From here a Ctrl-C or kill (TERM/HUP) stops tc and restores instead of leaving a
@@ -79,7 +79,8 @@ fn apply_prefetched(
     crate::child::catch_signals()?;
     // The ifbs: which exist, which are missing, which are left over; a missing `ip`, or
     // an ifb name taken by a device qosctl did not make, stops here.
-    let links = Links::find(tc.netns.as_deref(), &desired)?;
+    let listing = listing.unwrap_or_else(|| crate::link::Listing::start(tc.netns.as_deref()));
+    let links = Links::judge(listing, &desired)?;
     let before = read_before(&tc, &desired, early).map_err(interrupted_before)?;
     let mut plan = make_plan(&desired, &before);
     with_links(&mut plan, &links);

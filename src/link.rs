@@ -138,7 +138,7 @@ impl Ip {
 
     /// Every ifb of the namespace (`ip -j link show type ifb`).
     pub fn ifbs(&self) -> Result<Vec<Ifb>> {
-        parse_ifbs(&self.0.run(&["-j", "link", "show", "type", "ifb"])?)
+        parse_ifbs(&self.0.run(&IFB_LISTING)?)
     }
 
     /// The ifbs qosctl created, with the interface each serves.
@@ -241,6 +241,29 @@ impl Ip {
     }
 }
 
+/// The arguments of the listing of a namespace's ifbs.
+const IFB_LISTING: [&str; 5] = ["-j", "link", "show", "type", "ifb"];
+
+/// The listing of a namespace's ifbs, started (or `ip` missing): an apply starts it together
+/// with the planning read's tc dumps, not after them, and [`Links::judge`] reads it. Under
+/// emulation (the kernel lab) every process start costs tens of ms.
+pub struct Listing {
+    ip: Result<(Ip, crate::tc::Started), LinkError>,
+}
+
+impl Listing {
+    /// Starts `ip -j link show type ifb` in the namespace. Call from the main thread (see
+    /// [`crate::child::spawn`]).
+    pub fn start(netns: Option<&str>) -> Listing {
+        Listing {
+            ip: Ip::locate(netns.map(str::to_string)).map(|ip| {
+                let started = ip.0.start(&IFB_LISTING);
+                (ip, started)
+            }),
+        }
+    }
+}
+
 /// The ifbs of one apply, found before anything changes: which of the policy's ifbs exist
 /// already (qosctl's, for the right interface), and which ifbs qosctl made for interfaces
 /// of the policy that no longer have an ingress tree (they are deleted after the batch).
@@ -262,17 +285,22 @@ impl Links {
     /// Looks at the namespace's links. `ip` is needed only when the policy has an ingress
     /// tree; without one a missing `ip` just means no ifb is looked for.
     pub fn find(netns: Option<&str>, desired: &crate::model::Desired) -> Result<Links> {
+        Links::judge(Listing::start(netns), desired)
+    }
+
+    /// [`Links::find`] from a listing started earlier.
+    pub fn judge(listing: Listing, desired: &crate::model::Desired) -> Result<Links> {
         let wanted: Vec<(&str, &str)> = desired
             .devices
             .iter()
             .filter_map(|d| Some((d.state.device.as_str(), d.ifb_for.as_deref()?)))
             .collect();
-        let ip = match Ip::locate(netns.map(str::to_string)) {
-            Ok(ip) => ip,
+        let (ip, started) = match listing.ip {
+            Ok(found) => found,
             Err(e) if !wanted.is_empty() => return Err(e.into()),
             Err(_) => return Ok(Links::default()),
         };
-        let ifbs = match ip.ifbs() {
+        let ifbs = match started.output().and_then(|out| parse_ifbs(&out)) {
             Ok(i) => i,
             // `ip -n NS` needs more than tc's `-n` (it remounts /sys), so a dry run by a user
             // who may only enter the namespace gets here: without an ingress tree in the
