@@ -246,18 +246,22 @@ const IFB_LISTING: [&str; 5] = ["-j", "link", "show", "type", "ifb"];
 
 /// The listing of a namespace's ifbs, started (or `ip` missing): an apply starts it together
 /// with the planning read's tc dumps, not after them, and [`Links::judge`] reads it. Under
-/// emulation (the kernel lab) every process start costs tens of ms.
+/// emulation (the kernel lab) every process start costs tens of ms, so `ip` is not started
+/// at all when the kernel says the namespace has no ifb ([`crate::netlink::has_ifb`]).
 pub struct Listing {
-    ip: Result<(Ip, crate::tc::Started), LinkError>,
+    /// `None` for the listing: there is no ifb to list.
+    ip: Result<(Ip, Option<crate::tc::Started>), LinkError>,
 }
 
 impl Listing {
-    /// Starts `ip -j link show type ifb` in the namespace. Call from the main thread (see
-    /// [`crate::child::spawn`]).
+    /// Starts `ip -j link show type ifb` in the namespace, unless it has no ifb. Call from
+    /// the main thread (see [`crate::child::spawn`]).
     pub fn start(netns: Option<&str>) -> Listing {
         Listing {
             ip: Ip::locate(netns.map(str::to_string)).map(|ip| {
-                let started = ip.0.start(&IFB_LISTING);
+                // Not sure there is none (no right to enter the namespace, say): list.
+                let none = matches!(crate::netlink::has_ifb(netns), Ok(false));
+                let started = (!none).then(|| ip.0.start(&IFB_LISTING));
                 (ip, started)
             }),
         }
@@ -300,7 +304,11 @@ impl Links {
             Err(e) if !wanted.is_empty() => return Err(e.into()),
             Err(_) => return Ok(Links::default()),
         };
-        let ifbs = match started.output().and_then(|out| parse_ifbs(&out)) {
+        let listed = match started {
+            Some(s) => s.output().and_then(|out| parse_ifbs(&out)),
+            None => Ok(Vec::new()),
+        };
+        let ifbs = match listed {
             Ok(i) => i,
             // `ip -n NS` needs more than tc's `-n` (it remounts /sys), so a dry run by a user
             // who may only enter the namespace gets here: without an ingress tree in the
