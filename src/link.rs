@@ -247,20 +247,22 @@ const IFB_LISTING: [&str; 5] = ["-j", "link", "show", "type", "ifb"];
 /// The listing of a namespace's ifbs, started (or `ip` missing): an apply starts it together
 /// with the planning read's tc dumps, not after them, and [`Links::judge`] reads it. Under
 /// emulation (the kernel lab) every process start costs tens of ms, so `ip` is not started
-/// at all when the kernel says the namespace has no ifb ([`crate::netlink::has_ifb`]).
+/// when the kernel says no ifb of the namespace is qosctl's ([`crate::netlink`]): then only
+/// a policy with an ingress tree needs the listing (to see a foreign ifb with its ifb's
+/// name), and [`Links::judge`] runs it for that one.
 pub struct Listing {
-    /// `None` for the listing: there is no ifb to list.
+    /// `None` for the listing: no ifb of the namespace is qosctl's.
     ip: Result<(Ip, Option<crate::tc::Started>), LinkError>,
 }
 
 impl Listing {
-    /// Starts `ip -j link show type ifb` in the namespace, unless it has no ifb. Call from
-    /// the main thread (see [`crate::child::spawn`]).
+    /// Starts `ip -j link show type ifb` in the namespace, unless no ifb there is qosctl's.
+    /// Call from the main thread (see [`crate::child::spawn`]).
     pub fn start(netns: Option<&str>) -> Listing {
         Listing {
             ip: Ip::locate(netns.map(str::to_string)).map(|ip| {
                 // Not sure there is none (no right to enter the namespace, say): list.
-                let none = matches!(crate::netlink::has_ifb(netns), Ok(false));
+                let none = matches!(crate::netlink::has_own_ifb(netns), Ok(false));
                 let started = (!none).then(|| ip.0.start(&IFB_LISTING));
                 (ip, started)
             }),
@@ -306,6 +308,8 @@ impl Links {
         };
         let listed = match started {
             Some(s) => s.output().and_then(|out| parse_ifbs(&out)),
+            None if !wanted.is_empty() => ip.ifbs(),
+            // Only qosctl's ifbs matter without an ingress tree: there are none.
             None => Ok(Vec::new()),
         };
         let ifbs = match listed {

@@ -131,12 +131,18 @@ fn count(calls: &[String], pred: impl Fn(&str) -> bool) -> usize {
 /// The planning read (3 `tc -j` dumps: qdiscs, classes, filters of `1:`), the rollback
 /// snapshot (3 text dumps, side by side: qdiscs, `-raw` classes, root filters; no
 /// ingress-side dumps on a device without an ingress qdisc), the batch, which also reads
-/// the changed class back; no ip at all in a namespace without ifbs. It was 11 processes:
+/// the changed class back; no ip at all in a namespace without ifbs of qosctl's. It was 11:
 /// 6 snapshot dumps one after the other, and `ip -j link show type ifb`.
 #[test]
 fn a_one_command_apply_starts_seven_processes() {
     need_root!();
     let c = Case::new("cost");
+    // As in the kernel lab, where loading the ifb module made ifb0: not qosctl's.
+    let made = std::process::Command::new("ip")
+        .args(["-n", &c.ns.0, "link", "add", "ifb0", "type", "ifb"])
+        .status()
+        .expect("ip is missing: tests/install-deps.sh must install it");
+    assert!(made.success());
     let l = Logged::new();
     let p20 = c.policy("p20.toml", &policy("20mbit"));
     let p5 = c.policy("p5.toml", &policy("5mbit"));
@@ -224,15 +230,17 @@ fn the_snapshot_skips_only_what_cannot_exist() {
     assert!(!under_ffff.is_empty(), "{:#?}", unexpected[0].entries);
 }
 
-/// The kernel's answer to "any ifb here?" that spares apply the `ip` listing: no for a
-/// namespace with only veths, yes with an ifb (any, not only qosctl's), and an error (then
-/// apply lists with ip) for a namespace that does not exist.
+/// The kernel's answer to "any ifb of qosctl's here?" that spares apply the `ip` listing:
+/// no for a namespace with only veths, and with a hand-made ifb (the kernel lab has `ifb0`
+/// and `ifb1` of its own); yes with an ifb marked as qosctl's; an error (then apply lists
+/// with ip) for a namespace that does not exist.
 #[test]
-fn the_namespace_is_asked_for_ifbs_without_a_process() {
+fn the_namespace_is_asked_for_ifbs_of_ours_without_a_process() {
     need_root!();
     let c = Case::new("cnl");
     let ns = c.ns.0.as_str();
-    assert!(!qosctl::netlink::has_ifb(Some(ns)).expect("ask the kernel"));
+    let ask = || qosctl::netlink::has_own_ifb(Some(ns)).expect("ask the kernel");
+    assert!(!ask());
     let ip = |args: &[&str]| {
         let o = std::process::Command::new("ip")
             .args(["-n", ns])
@@ -242,10 +250,18 @@ fn the_namespace_is_asked_for_ifbs_without_a_process() {
         assert!(o.status.success(), "ip {args:?}: {}", text(&o));
     };
     ip(&["link", "add", "handmade0", "type", "ifb"]);
-    assert!(qosctl::netlink::has_ifb(Some(ns)).expect("ask the kernel"));
-    ip(&["link", "del", "handmade0"]);
-    assert!(!qosctl::netlink::has_ifb(Some(ns)).expect("ask the kernel"));
-    assert!(qosctl::netlink::has_ifb(Some("qx-no-such-namespace")).is_err());
+    ip(&["link", "set", "dev", "handmade0", "alias", "ops team"]);
+    assert!(!ask());
+    // A veth with qosctl's alias is no ifb.
+    ip(&["link", "set", "dev", "b0", "alias", "qosctl:ifb-for:a0"]);
+    assert!(!ask());
+    ip(&["link", "add", "ifb-a0", "type", "ifb"]);
+    assert!(!ask());
+    ip(&["link", "set", "dev", "ifb-a0", "alias", "qosctl:ifb-for:a0"]);
+    assert!(ask());
+    ip(&["link", "del", "ifb-a0"]);
+    assert!(!ask());
+    assert!(qosctl::netlink::has_own_ifb(Some("qx-no-such-namespace")).is_err());
 }
 
 const INGRESS: &str = r#"
