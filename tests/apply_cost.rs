@@ -8,24 +8,10 @@
 
 #[macro_use]
 mod common;
-use common::Case;
+use common::{ok, text, Case};
 
 use std::path::PathBuf;
 use std::process::Output;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> String {
-    let t = text(&o);
-    assert!(o.status.success(), "qosctl failed:\n{t}");
-    t
-}
 
 /// A directory with logging stand-ins for `tc` and `ip`: each appends its arguments to
 /// `calls.log` (`tc ARGS` / `ip ARGS`), then runs the real program. With `FAULT` set, the
@@ -281,18 +267,7 @@ const PLAIN: &str = "[interfaces.lab]\ndevice = \"a0\"\nrate = \"10mbit\"\ndefau
                      leaf = \"pfifo\"\n[interfaces.lab.classes.x]\nrate = \"100%\"\n";
 
 fn ifb_names(ns: &str) -> Vec<String> {
-    let out = std::process::Command::new("ip")
-        .args(["-n", ns, "-j", "link", "show", "type", "ifb"])
-        .output()
-        .expect("ip is missing: tests/install-deps.sh must install it");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l["ifname"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    common::ifbs(ns).into_iter().map(|(n, _)| n).collect()
 }
 
 /// docs/ingress.md: an apply with `--confirm-within` that drops an ingress tree leaves its
