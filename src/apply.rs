@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::{ApplyArgs, Global};
 use crate::link::Links;
-use crate::model::{Desired, DeviceState};
+use crate::model::{Desired, DeviceState, Parent};
 use crate::plan::{self, DevicePlan, LinkChange, Obj, Op, Plan};
 use crate::rollback;
 use crate::tc::{read, Tc};
@@ -69,9 +69,9 @@ fn apply_prefetched(
     let tc = Tc::locate(global)?;
     require_net_admin()?;
     // Held until we return: two applies never interleave their read-plan-write.
-    let (lock, early) = match early {
-        Some(p) => (p.lock, Some(p.reads)),
-        None => (lock(global)?, None),
+    let (lock, early, listing) = match early {
+        Some(p) => (p.lock, Some(p.reads), Some(p.ifbs)),
+        None => (lock(global)?, None, None),
     };
     crate::confirm::refuse_if_pending(global)?;
     // From here a Ctrl-C or kill (TERM/HUP) stops tc and restores instead of leaving a
@@ -79,7 +79,8 @@ fn apply_prefetched(
     crate::child::catch_signals()?;
     // The ifbs: which exist, which are missing, which are left over; a missing `ip`, or
     // an ifb name taken by a device qosctl did not make, stops here.
-    let links = Links::find(tc.netns.as_deref(), &desired)?;
+    let listing = listing.unwrap_or_else(|| crate::link::Listing::start(tc.netns.as_deref()));
+    let links = Links::judge(listing, &desired)?;
     let before = read_before(&tc, &desired, early).map_err(interrupted_before)?;
     let mut plan = make_plan(&desired, &before);
     with_links(&mut plan, &links);
@@ -102,7 +103,7 @@ fn apply_prefetched(
     // The ifbs the tree needs come first: a kernel without ifb stops the apply here,
     // before any tc command. They are not in the snapshot: a failed apply deletes them.
     let created = links.create_missing()?;
-    let snap = snapshot_after_links(&tc, &desired, &links, &created)?;
+    let snap = snapshot_after_links(&tc, &desired, &before, &links, &created)?;
 
     // A plan of class changes only reads those classes back in the same tc process,
     // after the changes (see changed_classes).
@@ -177,6 +178,7 @@ fn print_in_sync(mut out: &mut dyn Write, args: &ApplyArgs, plan: &Plan) -> Resu
 fn snapshot_after_links(
     tc: &Tc,
     desired: &Desired,
+    before: &[DeviceState],
     links: &Links,
     created: &[String],
 ) -> Result<Vec<rollback::DeviceDump>> {
@@ -186,7 +188,14 @@ fn snapshot_after_links(
         .map(|d| d.state.device.clone())
         .filter(|d| !created.contains(d))
         .collect();
-    rollback::snapshot(tc, &devices).map_err(|e| {
+    // The planning read says which devices have an ingress-side qdisc (and so filters
+    // there to dump).
+    let ingress = |dev: &str| {
+        before
+            .iter()
+            .any(|b| b.device == dev && b.qdiscs.iter().any(|q| q.parent == Parent::Ingress))
+    };
+    rollback::snapshot(tc, &devices, ingress).map_err(|e| {
         let _ = links.delete(created);
         interrupted_before(e)
     })
@@ -623,7 +632,10 @@ pub fn restore(
     }
     let ran = tc.batch(&lines);
     let devices: Vec<String> = snap.iter().map(|d| d.device.clone()).collect();
-    let again = rollback::snapshot(tc, &devices)?;
+    // Expected as before the apply; whatever the restore left is dumped in any case.
+    let again = rollback::snapshot(tc, &devices, |dev| {
+        snap.iter().any(|d| d.device == dev && d.has_ingress_side())
+    })?;
     let diffs = rollback::differences(snap, &again);
     if diffs.is_empty() {
         let compared: usize = snap.iter().map(|d| d.entries.len()).sum();

@@ -24,6 +24,7 @@ pub mod link;
 pub mod lock;
 pub mod metrics;
 pub mod model;
+pub mod netlink;
 pub mod plan;
 pub mod policy;
 pub mod prefetch;

@@ -138,7 +138,7 @@ impl Ip {
 
     /// Every ifb of the namespace (`ip -j link show type ifb`).
     pub fn ifbs(&self) -> Result<Vec<Ifb>> {
-        parse_ifbs(&self.0.run(&["-j", "link", "show", "type", "ifb"])?)
+        parse_ifbs(&self.0.run(&IFB_LISTING)?)
     }
 
     /// The ifbs qosctl created, with the interface each serves.
@@ -241,6 +241,35 @@ impl Ip {
     }
 }
 
+/// The arguments of the listing of a namespace's ifbs.
+const IFB_LISTING: [&str; 5] = ["-j", "link", "show", "type", "ifb"];
+
+/// The listing of a namespace's ifbs, started (or `ip` missing): an apply starts it together
+/// with the planning read's tc dumps, not after them, and [`Links::judge`] reads it. Under
+/// emulation (the kernel lab) every process start costs tens of ms, so `ip` is not started
+/// when the kernel says no ifb of the namespace is qosctl's ([`crate::netlink`]): then only
+/// a policy with an ingress tree needs the listing (to see a foreign ifb with its ifb's
+/// name), and [`Links::judge`] runs it for that one.
+pub struct Listing {
+    /// `None` for the listing: no ifb of the namespace is qosctl's.
+    ip: Result<(Ip, Option<crate::tc::Started>), LinkError>,
+}
+
+impl Listing {
+    /// Starts `ip -j link show type ifb` in the namespace, unless no ifb there is qosctl's.
+    /// Call from the main thread (see [`crate::child::spawn`]).
+    pub fn start(netns: Option<&str>) -> Listing {
+        Listing {
+            ip: Ip::locate(netns.map(str::to_string)).map(|ip| {
+                // Not sure there is none (no right to enter the namespace, say): list.
+                let none = matches!(crate::netlink::has_own_ifb(netns), Ok(false));
+                let started = (!none).then(|| ip.0.start(&IFB_LISTING));
+                (ip, started)
+            }),
+        }
+    }
+}
+
 /// The ifbs of one apply, found before anything changes: which of the policy's ifbs exist
 /// already (qosctl's, for the right interface), and which ifbs qosctl made for interfaces
 /// of the policy that no longer have an ingress tree (they are deleted after the batch).
@@ -262,17 +291,28 @@ impl Links {
     /// Looks at the namespace's links. `ip` is needed only when the policy has an ingress
     /// tree; without one a missing `ip` just means no ifb is looked for.
     pub fn find(netns: Option<&str>, desired: &crate::model::Desired) -> Result<Links> {
+        Links::judge(Listing::start(netns), desired)
+    }
+
+    /// [`Links::find`] from a listing started earlier.
+    pub fn judge(listing: Listing, desired: &crate::model::Desired) -> Result<Links> {
         let wanted: Vec<(&str, &str)> = desired
             .devices
             .iter()
             .filter_map(|d| Some((d.state.device.as_str(), d.ifb_for.as_deref()?)))
             .collect();
-        let ip = match Ip::locate(netns.map(str::to_string)) {
-            Ok(ip) => ip,
+        let (ip, started) = match listing.ip {
+            Ok(found) => found,
             Err(e) if !wanted.is_empty() => return Err(e.into()),
             Err(_) => return Ok(Links::default()),
         };
-        let ifbs = match ip.ifbs() {
+        let listed = match started {
+            Some(s) => s.output().and_then(|out| parse_ifbs(&out)),
+            None if !wanted.is_empty() => ip.ifbs(),
+            // Only qosctl's ifbs matter without an ingress tree: there are none.
+            None => Ok(Vec::new()),
+        };
+        let ifbs = match listed {
             Ok(i) => i,
             // `ip -n NS` needs more than tc's `-n` (it remounts /sys), so a dry run by a user
             // who may only enter the namespace gets here: without an ingress tree in the

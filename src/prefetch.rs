@@ -10,6 +10,9 @@
 //! by another qosctl), nothing is started and apply goes its usual way, with its usual
 //! messages in the usual order.
 //!
+//! The listing of the namespace's ifbs (`ip -j link show type ifb`) starts with them: it
+//! does not depend on the policy at all.
+//!
 //! The lock is taken before the reads start, as it always is: nothing changes the devices
 //! between this read and the batch planned from it.
 
@@ -26,6 +29,8 @@ use anyhow::Result;
 pub struct Prefetch {
     pub lock: Lock,
     pub reads: Reads,
+    /// The namespace's ifbs, listed alongside (whatever devices the policy names).
+    pub ifbs: crate::link::Listing,
 }
 
 /// Device reads started ahead, in the order of the scanned `device` lines.
@@ -53,6 +58,7 @@ impl Prefetch {
         Some(Prefetch {
             lock,
             reads: Reads { devices, pending },
+            ifbs: crate::link::Listing::start(global.netns.as_deref()),
         })
     }
 }

@@ -32,43 +32,118 @@ pub struct DeviceDump {
     pub buffers: HashMap<Handle, (u32, u32)>,
 }
 
-/// The dumps of `devices`.
-pub fn snapshot(tc: &Tc, devices: &[String]) -> Result<Vec<DeviceDump>> {
-    devices.iter().map(|d| dump_device(tc, d)).collect()
+/// The dumps of `devices`, all started at once. `ingress_expected(dev)`: whether an
+/// ingress or clsact qdisc is expected on `dev` (the planning read saw one); then its
+/// filter dumps under `ffff:`, `ingress` and `egress` start with the others. Without such
+/// a qdisc they are empty (the kernel finds no qdisc to dump filters of), so they are only
+/// taken when the device's own qdisc dump shows one: each dump stays exact, whatever was
+/// expected, and a snapshot after a restore compares like with like.
+pub fn snapshot(
+    tc: &Tc,
+    devices: &[String],
+    ingress_expected: impl Fn(&str) -> bool,
+) -> Result<Vec<DeviceDump>> {
+    let started: Vec<Dumps> = devices
+        .iter()
+        .map(|d| Dumps::start(tc, d, ingress_expected(d)))
+        .collect();
+    started.into_iter().map(|s| s.finish(tc)).collect()
 }
 
-fn dump_device(tc: &Tc, dev: &str) -> Result<DeviceDump> {
-    let mut entries = BTreeSet::new();
-    let mut buffers = HashMap::new();
-    let shows: [(&str, &[&str]); 6] = [
-        ("qdisc", &["-d", "qdisc", "show", "dev", dev]),
-        ("class", &["-d", "-raw", "class", "show", "dev", dev]),
-        ("filter root", &["-d", "filter", "show", "dev", dev]),
-        (
-            "filter parent ffff:",
-            &["-d", "filter", "show", "dev", dev, "parent", "ffff:"],
-        ),
-        (
-            "filter ingress",
-            &["-d", "filter", "show", "dev", dev, "ingress"],
-        ),
-        (
-            "filter egress",
-            &["-d", "filter", "show", "dev", dev, "egress"],
-        ),
-    ];
-    for (tag, args) in shows {
-        let out = tc.run(args)?;
-        if tag == "class" {
-            buffers = parse_buffers(&out);
+/// The dumps every device gets: what tc shows on every device, its classes with `-raw`
+/// (their buffers in ticks), and the filters of its root qdisc.
+const ALWAYS: [(&str, &[&str]); 3] = [
+    ("qdisc", &["-d", "qdisc", "show"]),
+    ("class", &["-d", "-raw", "class", "show"]),
+    ("filter root", &["-d", "filter", "show"]),
+];
+
+/// The filter dumps of the ingress side (an `ingress` qdisc keeps its filters on `ffff:`,
+/// clsact on its two hooks).
+const INGRESS_SIDE: [(&str, &[&str]); 3] = [
+    ("filter parent ffff:", &["parent", "ffff:"]),
+    ("filter ingress", &["ingress"]),
+    ("filter egress", &["egress"]),
+];
+
+/// One device's dumps, running side by side (each is a tc process of its own: `tc
+/// -batch` would print them one after the other with nothing in between, and `-raw`, which
+/// the classes need, also changes how u32 prints its handles).
+struct Dumps {
+    dev: String,
+    always: Vec<crate::tc::Started>,
+    ingress: Option<Vec<crate::tc::Started>>,
+}
+
+impl Dumps {
+    fn start(tc: &Tc, dev: &str, ingress: bool) -> Dumps {
+        let always = ALWAYS
+            .iter()
+            .map(|(_, show)| tc.start(&[*show, &["dev", dev]].concat()))
+            .collect();
+        Dumps {
+            dev: dev.to_string(),
+            always,
+            ingress: ingress.then(|| start_ingress_side(tc, dev)),
         }
-        split_entries(&out, tag, &mut entries);
     }
-    Ok(DeviceDump {
-        device: dev.to_string(),
-        entries,
-        buffers,
+
+    fn finish(self, tc: &Tc) -> Result<DeviceDump> {
+        let mut entries = BTreeSet::new();
+        let mut buffers = HashMap::new();
+        let mut ingress_side = false;
+        for ((tag, _), started) in ALWAYS.iter().zip(self.always) {
+            let out = started.output()?;
+            match *tag {
+                "qdisc" => ingress_side = has_ingress_side(&out),
+                "class" => buffers = parse_buffers(&out),
+                _ => {}
+            }
+            split_entries(&out, tag, &mut entries);
+        }
+        // Not expected but there (the state changed since the planning read, or a restore
+        // left one): dumped now, so that nothing there goes unseen.
+        let ingress = match self.ingress {
+            Some(started) => Some(started),
+            None => ingress_side.then(|| start_ingress_side(tc, &self.dev)),
+        };
+        for ((tag, _), started) in INGRESS_SIDE.iter().zip(ingress.into_iter().flatten()) {
+            split_entries(&started.output()?, tag, &mut entries);
+        }
+        Ok(DeviceDump {
+            device: self.dev,
+            entries,
+            buffers,
+        })
+    }
+}
+
+fn start_ingress_side(tc: &Tc, dev: &str) -> Vec<crate::tc::Started> {
+    INGRESS_SIDE
+        .iter()
+        .map(|(_, at)| tc.start(&[&["-d", "filter", "show", "dev", dev], *at].concat()))
+        .collect()
+}
+
+/// Whether a text qdisc dump shows an ingress-side qdisc: `qdisc ingress ffff: parent
+/// ffff:fff1 …` or `qdisc clsact ffff: parent ffff:fff1` (any qdisc at ffff:fff1 counts).
+fn has_ingress_side(qdiscs: &str) -> bool {
+    qdiscs.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.first() == Some(&"qdisc")
+            && (matches!(w.get(1), Some(&"ingress" | &"clsact")) || w.contains(&"ffff:fff1"))
     })
+}
+
+impl DeviceDump {
+    /// Whether the device had an ingress or clsact qdisc when this dump was taken.
+    pub fn has_ingress_side(&self) -> bool {
+        let tag = format!("{}| ", ALWAYS[0].0);
+        self.entries
+            .iter()
+            .filter_map(|e| e.strip_prefix(&tag))
+            .any(has_ingress_side)
+    }
 }
 
 /// Entries of one dump: a line that does not start with whitespace, and the indented

@@ -6,50 +6,15 @@
 
 #[macro_use]
 mod common;
-use common::{Case, NetnsPair};
+use common::{ifbs, ok, text, Case, NetnsPair};
 
 use std::process::Output;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// The output of a run that must fail.
 fn fails(o: Output) -> String {
     let t = text(&o);
     assert!(!o.status.success(), "qosctl succeeded:\n{t}");
     t
-}
-
-fn ok(o: Output) -> String {
-    let t = text(&o);
-    assert!(o.status.success(), "qosctl failed:\n{t}");
-    t
-}
-
-/// `ip -n NS -j link show type ifb` → (name, alias).
-fn ifbs(ns: &str) -> Vec<(String, String)> {
-    let out = std::process::Command::new("ip")
-        .args(["-n", ns, "-j", "link", "show", "type", "ifb"])
-        .output()
-        .expect("ip is missing: tests/install-deps.sh must install it");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|l| {
-                    (
-                        l["ifname"].as_str().unwrap_or_default().to_string(),
-                        l["ifalias"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The `commands` of `apply --dry-run --json`.

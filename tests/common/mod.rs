@@ -504,3 +504,43 @@ pub fn qosctl_for_anyone(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p
 }
+
+/// A run's stdout and stderr, for assertion messages.
+#[allow(dead_code)]
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The output of a qosctl run that must succeed.
+#[allow(dead_code)]
+pub fn ok(o: std::process::Output) -> String {
+    let t = text(&o);
+    assert!(o.status.success(), "qosctl failed:\n{t}");
+    t
+}
+
+/// `ip -n NS -j link show type ifb` → (name, alias).
+#[allow(dead_code)]
+pub fn ifbs(ns: &str) -> Vec<(String, String)> {
+    let out = std::process::Command::new("ip")
+        .args(["-n", ns, "-j", "link", "show", "type", "ifb"])
+        .output()
+        .expect("ip is missing: tests/install-deps.sh must install it");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| {
+                    (
+                        l["ifname"].as_str().unwrap_or_default().to_string(),
+                        l["ifalias"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
