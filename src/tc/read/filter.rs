@@ -37,7 +37,7 @@ pub fn parse(out: &str, parent: Handle) -> Result<Vec<Filter>> {
         let J::Arr(items) = v else {
             bail!("expected a JSON array of filters");
         };
-        let mut entries = Vec::new();
+        let mut entries = Vec::with_capacity(items.len());
         for item in items {
             if let Some(e) = json_entry(item, parent)? {
                 entries.push(e);
@@ -160,7 +160,7 @@ fn text_entry(head: &[String], lines: Vec<String>, parent: Handle) -> Result<Opt
 }
 
 fn build(entries: Vec<Entry>) -> Result<Vec<Filter>> {
-    let mut filters = Vec::new();
+    let mut filters = Vec::with_capacity(entries.len());
     let mut hash_tables = Vec::new();
     for e in &entries {
         let f = filter(e).map_err(|err| {
@@ -190,7 +190,8 @@ fn build(entries: Vec<Entry>) -> Result<Vec<Filter>> {
             filters.push(h);
         }
     }
-    filters.sort_by_key(sort_key);
+    // Each key computed once: its strings cloned per comparison were a tenth of the read.
+    filters.sort_by_cached_key(sort_key);
     Ok(filters)
 }
 
