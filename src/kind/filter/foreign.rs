@@ -67,7 +67,7 @@ fn generic(kind: &str, o: &Opts, chain: u64) -> Result<Parsed> {
                 .get("fh")
                 .or_else(|| j.get("handle"))
                 .and_then(|h| match h {
-                    J::Str(s) => Some(s.clone()),
+                    J::Str(s) => Some(s.to_string()),
                     J::Num(_) => h.as_u64().map(|v| format!("0x{v:x}")),
                     _ => None,
                 });
