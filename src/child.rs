@@ -304,7 +304,11 @@ fn roomy(out: &std::process::ChildStdout) {
     use std::os::fd::AsRawFd;
     // SAFETY: fcntl on a pipe descriptor this process owns; no memory is passed.
     unsafe {
-        libc::fcntl(out.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES as libc::c_int);
+        libc::fcntl(
+            out.as_raw_fd(),
+            libc::F_SETPIPE_SZ,
+            PIPE_BYTES as libc::c_int,
+        );
     }
 }
 

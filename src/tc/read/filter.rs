@@ -121,7 +121,11 @@ fn text_entries(out: &str, parent: Handle) -> Result<Vec<Entry<'static>>> {
     Ok(entries)
 }
 
-fn text_entry(head: &[String], lines: Vec<String>, parent: Handle) -> Result<Option<Entry<'static>>> {
+fn text_entry(
+    head: &[String],
+    lines: Vec<String>,
+    parent: Handle,
+) -> Result<Option<Entry<'static>>> {
     let t: Vec<&str> = head.iter().map(String::as_str).collect();
     let line = t.join(" ");
     let parent = match text::after(&t, "parent") {

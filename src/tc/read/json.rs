@@ -499,7 +499,10 @@ mod tests {
     #[test]
     fn strings_are_borrowed_unless_escaped() {
         let v = parse(r#"{"plain":"1:10","esc":"a\"b\\c\u0041\n","k\u0065y":1}"#).unwrap();
-        assert!(matches!(v.get("plain"), Some(J::Str(Cow::Borrowed("1:10")))));
+        assert!(matches!(
+            v.get("plain"),
+            Some(J::Str(Cow::Borrowed("1:10")))
+        ));
         assert_eq!(v.get("esc").and_then(J::as_str), Some("a\"b\\cA\n"));
         assert!(matches!(v.get("esc"), Some(J::Str(Cow::Owned(_)))));
         assert_eq!(v.get("key").and_then(J::as_u64), Some(1));
