@@ -222,6 +222,7 @@ pub fn spawn(
     let cap = limits.max_output;
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
+    roomy(&out);
     let tx2 = tx.clone();
     std::thread::spawn(move || tx.send((0, slurp(out, cap))));
     std::thread::spawn(move || tx2.send((1, slurp(err, cap))));
@@ -297,10 +298,32 @@ impl Drop for Running {
     }
 }
 
+/// The pipe a child prints its dump into, enlarged to [`PIPE_BYTES`] (best effort: the
+/// kernel may refuse, then the pipe stays as it is).
+fn roomy(out: &std::process::ChildStdout) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a pipe descriptor this process owns; no memory is passed.
+    unsafe {
+        libc::fcntl(
+            out.as_raw_fd(),
+            libc::F_SETPIPE_SZ,
+            PIPE_BYTES as libc::c_int,
+        );
+    }
+}
+
+/// How much a child's stdout pipe holds: more than tc prints in [`NAP`] (~150 kB/ms).
+const PIPE_BYTES: usize = 1 << 20;
+/// How long the reader waits once it has emptied the pipe. tc writes one object per
+/// write(2): a reader that blocks on the empty pipe is woken for each (30,000 context
+/// switches for the three dumps of 10,000 classes and matches, paid by tc and qosctl);
+/// napping lets the output gather in the pipe and be taken in large reads.
+const NAP: Duration = Duration::from_micros(500);
+
 /// Reads a pipe to its end; None once it passes `cap` bytes (then stops reading).
 fn slurp(mut r: impl Read, cap: usize) -> Option<Vec<u8>> {
     let mut v = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
+    let mut buf = vec![0u8; 256 * 1024];
     loop {
         match r.read(&mut buf) {
             Ok(0) => return Some(v),
@@ -309,6 +332,9 @@ fn slurp(mut r: impl Read, cap: usize) -> Option<Vec<u8>> {
                     return None;
                 }
                 v.extend_from_slice(&buf[..n]);
+                if n < buf.len() / 4 {
+                    std::thread::sleep(NAP);
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return Some(v),

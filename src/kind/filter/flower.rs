@@ -206,7 +206,7 @@ fn own(e: &Entry, j: &J, classid: Option<Handle>) -> Option<FilterKind> {
         && j
             .members()
             .iter()
-            .all(|(k, _)| OWN_OPTIONS.contains(&k.as_str()) || k == "in_hw_count");
+            .all(|(k, _)| OWN_OPTIONS.contains(&k.as_ref()) || k == "in_hw_count");
     if !shaped {
         return None;
     }
@@ -224,7 +224,7 @@ pub fn decode(keys: &J, family: Family) -> Option<Match> {
     let mut m = Match::default();
     let mut tos: Option<(u64, u64)> = None;
     for (k, v) in keys.members() {
-        match k.as_str() {
+        match k.as_ref() {
             "eth_type" => {
                 let want = match family {
                     Family::V4 => "ipv4",
@@ -307,7 +307,9 @@ mod tests {
 
     #[test]
     fn keys_decode_back_and_refuse_what_qosctl_does_not_write() {
-        let keys = |s: &str| crate::tc::read::json::parse(s).unwrap();
+        fn keys(s: &str) -> J<'_> {
+            crate::tc::read::json::parse(s).unwrap()
+        }
         let k = keys(
             r#"{"eth_type":"ipv4","ip_proto":"tcp","ip_tos":184,"ip_tos_mask":"fc","dst_ip":"10.0.0.5","dst_port":{"start":1000,"end":2000}}"#,
         );

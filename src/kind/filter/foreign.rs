@@ -60,17 +60,17 @@ fn generic(kind: &str, o: &Opts, chain: u64) -> Result<Parsed> {
     if chain != 0 {
         summary.push(format!("chain {chain}"));
     }
-    let (handle, classid, stats) = match o {
+    let (classid, stats) = target_and_stats(o);
+    let handle = match o {
         Opts::Json(j) => {
-            let mut handle = j
+            let handle = j
                 .get("fh")
                 .or_else(|| j.get("handle"))
                 .and_then(|h| match h {
-                    J::Str(s) => Some(s.clone()),
+                    J::Str(s) => Some(s.to_string()),
                     J::Num(_) => h.as_u64().map(|v| format!("0x{v:x}")),
                     _ => None,
                 });
-            let mut classid = read::classid_of(j);
             for (k, v) in j.members() {
                 if k == RAW {
                     continue;
@@ -79,41 +79,17 @@ fn generic(kind: &str, o: &Opts, chain: u64) -> Result<Parsed> {
                     summary.push(s);
                 }
             }
-            if let Some((first, lines)) = read::raw_of(o) {
-                let t: Vec<&str> = first.split_whitespace().collect();
-                handle = handle.or_else(|| {
-                    text::after(&t, "fh")
-                        .or_else(|| text::after(&t, "handle"))
-                        .map(str::to_string)
-                });
-                classid = classid.or_else(|| read::text_classid(&t));
-                summary.push(text_summary(&first, &lines));
+            match read::raw_of(o) {
+                Some((first, lines)) => {
+                    summary.push(text_summary(&first, &lines));
+                    handle.or_else(|| text_handle(&first))
+                }
+                None => handle,
             }
-            let mut stats = read::action_stats(j);
-            if stats.is_none() {
-                // u32's first "success" counts the whole filter (later ones, per key).
-                let hits = j.get("success").or_else(|| j.get("rule_hit"));
-                stats = hits.and_then(J::as_u64).map(|p| Stats {
-                    packets: p,
-                    ..Stats::default()
-                });
-            }
-            (handle, classid, stats)
         }
         Opts::Text { text: first, lines } => {
-            let t: Vec<&str> = first.split_whitespace().collect();
-            let handle = text::after(&t, "fh")
-                .or_else(|| text::after(&t, "handle"))
-                .map(str::to_string);
             summary.push(text_summary(first, lines));
-            let mut stats = read::text_action_stats(lines);
-            if stats.is_none() {
-                stats = rule_hits(first).map(|p| Stats {
-                    packets: p,
-                    ..Stats::default()
-                });
-            }
-            (handle, read::text_classid(&t), stats)
+            text_handle(first)
         }
     };
     let summary = summary
@@ -130,6 +106,51 @@ fn generic(kind: &str, o: &Opts, chain: u64) -> Result<Parsed> {
         classid,
         stats,
     ))
+}
+
+/// Where a filter steers (`classid`/`flowid`, in JSON or in its text) and its counters:
+/// the first action's, else u32's hit count. The same for every kind, including the u32
+/// filters qosctl reads as its own (they need nothing else of this reader).
+pub(crate) fn target_and_stats(o: &Opts) -> (Option<crate::model::Handle>, Option<Stats>) {
+    match o {
+        Opts::Json(j) => {
+            let mut classid = read::classid_of(j);
+            if classid.is_none() {
+                if let Some((first, _)) = read::raw_of(o) {
+                    let t: Vec<&str> = first.split_whitespace().collect();
+                    classid = read::text_classid(&t);
+                }
+            }
+            let mut stats = read::action_stats(j);
+            if stats.is_none() {
+                // u32's first "success" counts the whole filter (later ones, per key).
+                let hits = j.get("success").or_else(|| j.get("rule_hit"));
+                stats = hits.and_then(J::as_u64).map(|p| Stats {
+                    packets: p,
+                    ..Stats::default()
+                });
+            }
+            (classid, stats)
+        }
+        Opts::Text { text: first, lines } => {
+            let t: Vec<&str> = first.split_whitespace().collect();
+            let stats = read::text_action_stats(lines).or_else(|| {
+                rule_hits(first).map(|p| Stats {
+                    packets: p,
+                    ..Stats::default()
+                })
+            });
+            (read::text_classid(&t), stats)
+        }
+    }
+}
+
+/// `fh 800::800` or `handle 0xa` in a filter's text.
+fn text_handle(first: &str) -> Option<String> {
+    let t: Vec<&str> = first.split_whitespace().collect();
+    text::after(&t, "fh")
+        .or_else(|| text::after(&t, "handle"))
+        .map(str::to_string)
 }
 
 /// Text options minus what has a field of its own, and minus statistics and noise.

@@ -13,19 +13,19 @@ use crate::kind::filter;
 use crate::model::{Filter, FilterKind, Handle, Stats};
 
 /// A filter's options: parsed JSON (possibly holding raw text), or text only.
-pub enum Opts {
-    Json(J),
+pub enum Opts<'a> {
+    Json(J<'a>),
     Text { text: String, lines: Vec<String> },
 }
 
 /// One filter of a dump, before its kind's reader (`crate::kind::filter`) reads it.
-pub struct Entry {
+pub struct Entry<'a> {
     pub parent: Handle,
     pub protocol: String,
     pub prio: u16,
     pub kind: String,
     pub chain: u64,
-    pub opts: Opts,
+    pub opts: Opts<'a>,
 }
 
 pub fn parse(out: &str, parent: Handle) -> Result<Vec<Filter>> {
@@ -37,7 +37,7 @@ pub fn parse(out: &str, parent: Handle) -> Result<Vec<Filter>> {
         let J::Arr(items) = v else {
             bail!("expected a JSON array of filters");
         };
-        let mut entries = Vec::new();
+        let mut entries = Vec::with_capacity(items.len());
         for item in items {
             if let Some(e) = json_entry(item, parent)? {
                 entries.push(e);
@@ -55,7 +55,7 @@ pub fn parse(out: &str, parent: Handle) -> Result<Vec<Filter>> {
 
 /// Takes the object by value: its options move into the entry (cloning them cost a tenth
 /// of reading 10,000 u32 filters).
-fn json_entry(mut o: J, parent: Handle) -> Result<Option<Entry>> {
+fn json_entry(mut o: J<'_>, parent: Handle) -> Result<Option<Entry<'_>>> {
     // The first object of each (pref, protocol) only names the classifier; the filters
     // themselves are the objects with options.
     let Some(opts) = o.take("options") else {
@@ -92,7 +92,7 @@ fn json_entry(mut o: J, parent: Handle) -> Result<Option<Entry>> {
 
 /// `filter [parent 1:] protocol ip pref 10 fw chain 0 handle 0xa classid 1:10` plus
 /// indented continuation lines (matches, actions, statistics).
-fn text_entries(out: &str, parent: Handle) -> Result<Vec<Entry>> {
+fn text_entries(out: &str, parent: Handle) -> Result<Vec<Entry<'static>>> {
     let mut entries = Vec::new();
     let mut cur: Option<(Vec<String>, Vec<String>)> = None; // (head tokens, more lines)
     let flush = |cur: Option<(Vec<String>, Vec<String>)>, entries: &mut Vec<Entry>| {
@@ -121,7 +121,11 @@ fn text_entries(out: &str, parent: Handle) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-fn text_entry(head: &[String], lines: Vec<String>, parent: Handle) -> Result<Option<Entry>> {
+fn text_entry(
+    head: &[String],
+    lines: Vec<String>,
+    parent: Handle,
+) -> Result<Option<Entry<'static>>> {
     let t: Vec<&str> = head.iter().map(String::as_str).collect();
     let line = t.join(" ");
     let parent = match text::after(&t, "parent") {
@@ -160,7 +164,7 @@ fn text_entry(head: &[String], lines: Vec<String>, parent: Handle) -> Result<Opt
 }
 
 fn build(entries: Vec<Entry>) -> Result<Vec<Filter>> {
-    let mut filters = Vec::new();
+    let mut filters = Vec::with_capacity(entries.len());
     let mut hash_tables = Vec::new();
     for e in &entries {
         let f = filter(e).map_err(|err| {
@@ -190,7 +194,8 @@ fn build(entries: Vec<Entry>) -> Result<Vec<Filter>> {
             filters.push(h);
         }
     }
-    filters.sort_by_key(sort_key);
+    // Each key computed once: its strings cloned per comparison were a tenth of the read.
+    filters.sort_by_cached_key(sort_key);
     Ok(filters)
 }
 

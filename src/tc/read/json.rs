@@ -6,22 +6,28 @@
 //! belongs, e.g. `"options":{handle 0xa classid 1:10 }` or `"flowid":"1:1"\n meta(…)\n}`.
 //! This reader keeps every member in order and collects such raw text as members under
 //! [`RAW`], so the kind-specific code can parse it like tc's text output.
+//!
+//! The tree borrows from the dump: keys, numbers, raw text and every string without an
+//! escape (all tc prints, in practice) are slices of it, so reading 10,000 filters does not
+//! allocate a string for each of their keys and values.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The key under which raw (non-JSON) text inside an object is kept.
 pub const RAW: &str = "\u{0}raw";
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum J {
+pub enum J<'a> {
     Null,
     Bool(bool),
     /// The number as printed; converted on use so 64-bit integers stay exact.
-    Num(String),
-    Str(String),
-    Arr(Vec<J>),
+    Num(&'a str),
+    /// Borrowed unless it had an escape.
+    Str(Cow<'a, str>),
+    Arr(Vec<J<'a>>),
     /// Members in printed order, duplicates kept.
-    Obj(Vec<(String, J)>),
+    Obj(Vec<(Cow<'a, str>, J<'a>)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,16 +49,16 @@ impl fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
-impl J {
+impl<'a> J<'a> {
     /// The first member named `key` (objects only).
-    pub fn get(&self, key: &str) -> Option<&J> {
+    pub fn get(&self, key: &str) -> Option<&J<'a>> {
         match self {
             J::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }
     /// Moves the first member named `key` out (objects only), leaving `Null` in its place.
-    pub fn take(&mut self, key: &str) -> Option<J> {
+    pub fn take(&mut self, key: &str) -> Option<J<'a>> {
         match self {
             J::Obj(m) => m
                 .iter_mut()
@@ -62,8 +68,8 @@ impl J {
         }
     }
     /// Every member named `key`, in order (u32 prints one `match` per key).
-    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a J> + 'a {
-        let members: &[(String, J)] = match self {
+    pub fn get_all<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s J<'a>> + 's {
+        let members: &[(Cow<'a, str>, J<'a>)] = match self {
             J::Obj(m) => m,
             _ => &[],
         };
@@ -72,7 +78,7 @@ impl J {
             .filter(move |(k, _)| k == key)
             .map(|(_, v)| v)
     }
-    pub fn members(&self) -> &[(String, J)] {
+    pub fn members(&self) -> &[(Cow<'a, str>, J<'a>)] {
         match self {
             J::Obj(m) => m,
             _ => &[],
@@ -100,7 +106,7 @@ impl J {
             _ => None,
         }
     }
-    pub fn as_array(&self) -> Option<&[J]> {
+    pub fn as_array(&self) -> Option<&[J<'a>]> {
         match self {
             J::Arr(a) => Some(a),
             _ => None,
@@ -108,14 +114,16 @@ impl J {
     }
     /// A non-negative integer; also accepts numbers tc quotes (`"bkt":"0"`).
     pub fn as_u64(&self) -> Option<u64> {
-        match self {
-            J::Num(n) | J::Str(n) => n.parse().ok(),
-            _ => None,
-        }
+        self.number_text()?.parse().ok()
     }
     pub fn as_i64(&self) -> Option<i64> {
+        self.number_text()?.parse().ok()
+    }
+    /// A number's text, or a string's (tc quotes some numbers).
+    fn number_text(&self) -> Option<&str> {
         match self {
-            J::Num(n) | J::Str(n) => n.parse().ok(),
+            J::Num(n) => Some(n),
+            J::Str(s) => Some(s),
             _ => None,
         }
     }
@@ -182,7 +190,7 @@ impl J {
 
 /// Parses one JSON value (surrounding whitespace allowed). Empty input is an error: the
 /// caller decides what "tc printed nothing" means.
-pub fn parse(input: &str) -> Result<J, JsonError> {
+pub fn parse(input: &str) -> Result<J<'_>, JsonError> {
     let mut p = Parser {
         s: input.as_bytes(),
         src: input,
@@ -208,7 +216,7 @@ struct Parser<'a> {
 /// Deeper nesting than tc ever prints means garbage; stop before the stack does.
 const MAX_DEPTH: usize = 128;
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn err(&self, message: &str) -> JsonError {
         let upto = self.i.min(self.s.len());
         JsonError {
@@ -225,7 +233,7 @@ impl Parser<'_> {
             self.i += 1;
         }
     }
-    fn value(&mut self) -> Result<J, JsonError> {
+    fn value(&mut self) -> Result<J<'a>, JsonError> {
         match self.peek() {
             None => Err(self.err("unexpected end of input")),
             Some(b'{') => self.object(),
@@ -238,7 +246,7 @@ impl Parser<'_> {
             Some(_) => Err(self.err("expected a JSON value")),
         }
     }
-    fn word(&mut self, w: &str, v: J) -> Result<J, JsonError> {
+    fn word(&mut self, w: &str, v: J<'a>) -> Result<J<'a>, JsonError> {
         if self.s[self.i..].starts_with(w.as_bytes()) {
             self.i += w.len();
             Ok(v)
@@ -246,7 +254,7 @@ impl Parser<'_> {
             Err(self.err("expected a JSON value"))
         }
     }
-    fn number(&mut self) -> Result<J, JsonError> {
+    fn number(&mut self) -> Result<J<'a>, JsonError> {
         let start = self.i;
         while matches!(
             self.peek(),
@@ -259,10 +267,27 @@ impl Parser<'_> {
             self.i = start;
             return Err(self.err("invalid number"));
         }
-        Ok(J::Num(n.to_string()))
+        Ok(J::Num(n))
     }
-    fn string(&mut self) -> Result<String, JsonError> {
+    /// A string: a slice of the input up to the closing quote, or, at the first escape,
+    /// a copy with the escapes decoded.
+    fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
         self.i += 1; // opening quote
+        let start = self.i;
+        while let Some(b) = self.peek() {
+            match b {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(Cow::Borrowed(&self.src[start..self.i - 1]));
+                }
+                b'\\' => break,
+                _ => self.i += 1,
+            }
+        }
+        self.i = start;
+        self.unescape().map(Cow::Owned)
+    }
+    fn unescape(&mut self) -> Result<String, JsonError> {
         let mut out = String::new();
         loop {
             let start = self.i;
@@ -319,7 +344,7 @@ impl Parser<'_> {
         }
         Ok(())
     }
-    fn array(&mut self) -> Result<J, JsonError> {
+    fn array(&mut self) -> Result<J<'a>, JsonError> {
         self.enter()?;
         self.i += 1;
         let mut items = Vec::new();
@@ -347,7 +372,7 @@ impl Parser<'_> {
     /// Raw text up to the next `,`, `}` or `"` outside nested braces (not consumed). A
     /// quote ends it because tc 5.4 prints the next key right after its text, without a
     /// comma (`… at 0"actions":[…]`); its raw text never contains quotes.
-    fn raw(&mut self) -> Result<String, JsonError> {
+    fn raw(&mut self) -> Result<&'a str, JsonError> {
         let start = self.i;
         let mut nest = 0usize;
         while let Some(b) = self.peek() {
@@ -362,9 +387,9 @@ impl Parser<'_> {
         if self.peek().is_none() {
             return Err(self.err("unterminated object (text inside JSON)"));
         }
-        Ok(self.src[start..self.i].to_string())
+        Ok(&self.src[start..self.i])
     }
-    fn object(&mut self) -> Result<J, JsonError> {
+    fn object(&mut self) -> Result<J<'a>, JsonError> {
         self.enter()?;
         self.i += 1;
         let mut members = Vec::new();
@@ -394,12 +419,12 @@ impl Parser<'_> {
                     // Text tc printed right after a value (`"flowid":"1:1" meta(…)`).
                     if !matches!(self.peek(), Some(b',' | b'}')) {
                         let raw = self.raw()?;
-                        members.push((RAW.to_string(), J::Str(raw)));
+                        members.push((Cow::Borrowed(RAW), J::Str(Cow::Borrowed(raw))));
                     }
                 }
                 Some(_) => {
                     let raw = self.raw()?;
-                    members.push((RAW.to_string(), J::Str(raw)));
+                    members.push((Cow::Borrowed(RAW), J::Str(Cow::Borrowed(raw))));
                 }
                 None => return Err(self.err("unterminated object")),
             }
@@ -469,6 +494,20 @@ mod tests {
         );
         let a = v.get("actions").and_then(J::as_array).unwrap();
         assert_eq!(a[0].get("kind").and_then(J::as_str), Some("mirred"));
+    }
+
+    #[test]
+    fn strings_are_borrowed_unless_escaped() {
+        let v = parse(r#"{"plain":"1:10","esc":"a\"b\\c\u0041\n","k\u0065y":1}"#).unwrap();
+        assert!(matches!(
+            v.get("plain"),
+            Some(J::Str(Cow::Borrowed("1:10")))
+        ));
+        assert_eq!(v.get("esc").and_then(J::as_str), Some("a\"b\\cA\n"));
+        assert!(matches!(v.get("esc"), Some(J::Str(Cow::Owned(_)))));
+        assert_eq!(v.get("key").and_then(J::as_u64), Some(1));
+        assert!(parse(r#"["a\"#).is_err());
+        assert!(parse(r#"["a\u00"]"#).is_err());
     }
 
     #[test]

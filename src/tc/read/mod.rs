@@ -50,9 +50,9 @@ fn with_stats<'a>(stats: bool, args: &[&'a str]) -> Vec<&'a str> {
 /// it needs them: the classes, and the filters on `1:` (the root handle qosctl gives every
 /// tree). The kernel and tc then print them side by side while qosctl parses the qdiscs,
 /// instead of one after the other (a no-op re-apply of 10,000 classes spent two thirds of
-/// its time waiting for the three dumps in turn). One that is not needed after all (no
-/// classful qdisc, another root handle) is killed unread when this is dropped, so what is
-/// read, and every error, is the same as reading in turn.
+/// its time waiting for the three dumps in turn). They are read and parsed as they land
+/// ([`Landed`]); one that is not needed after all (no classful qdisc, another root handle)
+/// is dropped unused, so what is read, and every error, is the same as reading in turn.
 struct Ahead {
     classes: Option<crate::tc::Started>,
     root_filters: Option<crate::tc::Started>,
@@ -132,8 +132,9 @@ fn first_dumps(
     dev: &str,
     stats: bool,
     qdisc_dump: crate::tc::Started,
-    mut ahead: Option<Ahead>,
+    ahead: Option<Ahead>,
 ) -> Result<First> {
+    let mut landed = ahead.map(|a| Landed::wait(tc, dev, stats, a));
     let args = with_stats(stats, &["-j", "-d", "qdisc", "show", "dev", dev]);
     let out = on_dev(tc, dev, qdisc_dump.output())?;
     let qdiscs = parse_qdiscs(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
@@ -146,22 +147,51 @@ fn first_dumps(
         return Ok(first);
     }
     if first.qdiscs.iter().any(|q| q.kind.is_classful()) {
-        let args = class_args(stats, dev);
-        let out = match ahead.as_mut().and_then(|a| a.classes.take()) {
-            Some(started) => on_dev(tc, dev, started.output())?,
-            None => run_dev(tc, dev, &args)?,
+        first.classes = match landed.as_mut().and_then(|l| l.classes.take()) {
+            Some(classes) => classes?,
+            None => {
+                let args = class_args(stats, dev);
+                let out = run_dev(tc, dev, &args)?;
+                parse_classes(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?
+            }
         };
-        first.classes =
-            parse_classes(&out).with_context(|| format!("reading `{}`", tc.display(&args)))?;
     }
     let root = first.qdiscs.iter().find(|q| q.parent == Parent::Root);
     if root.is_some_and(|r| r.handle == AHEAD_ROOT) {
-        if let Some(started) = ahead.as_mut().and_then(|a| a.root_filters.take()) {
-            let out = on_dev(tc, dev, started.output())?;
-            first.root_filters = Some(parse_filters(&out, AHEAD_ROOT));
+        if let Some(filters) = landed.as_mut().and_then(|l| l.root_filters.take()) {
+            first.root_filters = Some(filters?);
         }
     }
     Ok(first)
+}
+
+/// The dumps [`Ahead`] started, waited for and parsed before the qdisc dump is looked at:
+/// tc finishes the qdiscs last (10,000 classes: after the class and filter dumps), so
+/// parsing those overlaps the wait instead of following it. Whether they are used is
+/// still decided by the qdiscs, and what is not used (a result or an error) is dropped
+/// unseen, so what is read and every error are those of reading in turn. The price: a
+/// dump that turns out not to be needed is waited for instead of killed.
+struct Landed {
+    classes: Option<Result<Vec<Class>>>,
+    /// The dump's own error (outer), or the JSON read of it (inner; see [`or_text`]).
+    root_filters: Option<Result<Result<Vec<Filter>>>>,
+}
+
+impl Landed {
+    fn wait(tc: &Tc, dev: &str, stats: bool, ahead: Ahead) -> Landed {
+        let root_filters = ahead.root_filters.map(|started| {
+            on_dev(tc, dev, started.output()).map(|out| parse_filters(&out, AHEAD_ROOT))
+        });
+        let classes = ahead.classes.map(|started| {
+            let out = on_dev(tc, dev, started.output())?;
+            let args = class_args(stats, dev);
+            parse_classes(&out).with_context(|| format!("reading `{}`", tc.display(&args)))
+        });
+        Landed {
+            classes,
+            root_filters,
+        }
+    }
 }
 
 /// The filters of every parent the qdiscs have (those of `1:` maybe read already), and
