@@ -406,8 +406,9 @@ fn waiter(
     // Uninterruptible: the SIGTERM that asked for this rollback must not stop its tc.
     let result = crate::apply::restore(&tc.uninterruptible(), w.desired, w.before, w.snap)
         .and_then(|how| delete_created(global, w.created).map(|more| how + &more));
-    let _ = std::fs::remove_file(&slot.record);
-    match result {
+    // The log line first, the record after: whoever sees the record gone (a
+    // `qosctl confirm`, a script polling for it) must find the outcome logged.
+    let code = match result {
         Ok(how) => {
             println!(
                 "{} {why}: rolled back to the state read before the apply; {how}",
@@ -419,7 +420,10 @@ fn waiter(
             println!("{} {why}: rollback FAILED: {e:#}", stamp());
             1
         }
-    }
+    };
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let _ = std::fs::remove_file(&slot.record);
+    code
 }
 
 /// `qosctl confirm [--rollback]`.
