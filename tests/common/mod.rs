@@ -178,13 +178,16 @@ impl NetnsPair {
         secs: u32,
         extra: &[&str],
     ) -> f64 {
+        // `ip netns exec` starts even when iperf3 is absent, so without this the
+        // first symptom would be an empty JSON reply, not the missing program.
+        require("iperf3");
         let port_s = port.to_string();
         let server = std::process::Command::new("ip")
             .args(["netns", "exec", to, "iperf3", "-s", "-1", "-p", &port_s])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("iperf3 is missing: tests/install-deps.sh must install it");
+            .expect("ip netns exec iperf3 -s");
         let _guard = KillOnDrop(server);
         for _ in 0..100 {
             let ss = std::process::Command::new("ip")
