@@ -32,9 +32,17 @@ fn desired(text: &str) -> DeviceState {
 }
 
 /// The captures of the match-flower case: one per iproute2 variant of the lab.
-const CAPTURES: [&str; 2] = [
+/// The first two by the tier's case (match-flower.sh), the others by
+/// tests/klab/capture/flower-versions.sh with tc built from iproute2's release tags.
+const CAPTURES: [&str; 8] = [
     "kernel-lab-6.1.0-57-amd64-flower",
     "kernel-lab-6.1.0-57-amd64-iproute2-6.15.0-flower",
+    "kernel-lab-6.1.0-57-amd64-iproute2-5.4.0-flower",
+    "kernel-lab-6.1.0-57-amd64-iproute2-5.5.0-flower",
+    "kernel-lab-6.1.0-57-amd64-iproute2-5.10.0-flower",
+    "kernel-lab-6.1.0-57-amd64-iproute2-5.15.0-flower",
+    "kernel-lab-6.1.0-57-amd64-iproute2-6.8.0-flower",
+    "kernel-lab-6.1.0-57-amd64-iproute2-7.1.0-flower",
 ];
 
 /// The desired state of `policy` with the filters the lab's tc printed in `file` instead
@@ -226,7 +234,7 @@ fn flower_filters_qosctl_did_not_make_stay_foreign() {
     }
 }
 
-/// What the lab's tc printed (JSON, both iproute2 versions) reads into the flower kind, in
+/// What the lab's tc printed (JSON, every iproute2 version) reads into the flower kind, in
 /// the policy's words, and compares equal with what the policy renders: no command.
 #[test]
 fn the_labs_flower_output_reads_back_into_the_policys_matches() {
@@ -234,20 +242,39 @@ fn the_labs_flower_output_reads_back_into_the_policys_matches() {
         let (p1, p2) = (lab_policy(1), lab_policy(2));
         let l1 = live(&p1, dir, "filter-1.json");
         assert_eq!(l1.filters.len(), 8, "{dir}");
+        // iproute2 5.4 and 5.5 print a pedit action as text inside their JSON (m_pedit.c
+        // had no JSON yet; 5.10 has it): that one filter, set_dscp's, is not read as
+        // qosctl's and stays foreign (docs/match.md). Every other key reads back.
+        let text_pedit = dir.contains("iproute2-5.4.0") || dir.contains("iproute2-5.5.0");
         let mut words: Vec<String> = l1
             .filters
             .iter()
-            .map(|f| {
-                assert!(matches!(f.kind, FilterKind::Flower { .. }), "{dir}: {f:?}");
-                format!("{} {} {}", f.prio, f.protocol, filter::describe(&f.kind))
+            .map(|f| match &f.kind {
+                FilterKind::Other { summary, .. } if text_pedit && f.prio == 756 => {
+                    assert!(
+                        summary.contains("dst_ip 10.0.0.2") && summary.contains("pedit"),
+                        "{dir}: {summary}"
+                    );
+                    assert!(!filter::is_managed(&f.kind), "{dir}: {f:?}");
+                    "756 foreign pedit as text".to_string()
+                }
+                _ => {
+                    assert!(matches!(f.kind, FilterKind::Flower { .. }), "{dir}: {f:?}");
+                    format!("{} {} {}", f.prio, f.protocol, filter::describe(&f.kind))
+                }
             })
             .collect();
         words.sort();
+        let set_dscp = if text_pedit {
+            "756 foreign pedit as text"
+        } else {
+            "756 ip flower dst 10.0.0.2/32 proto udp dport 7001-7009, set dscp EF, fix checksum"
+        };
         assert_eq!(
             words,
             [
                 "605 ipv6 flower dst fd00:78::4/128",
-                "756 ip flower dst 10.0.0.2/32 proto udp dport 7001-7009, set dscp EF, fix checksum",
+                set_dscp,
                 "796 ip flower dst 10.0.0.3/32",
                 "796 ip flower dst 10.0.0.4/32",
                 "812 ip flower proto tcp dport 5201",
@@ -257,6 +284,9 @@ fn the_labs_flower_output_reads_back_into_the_policys_matches() {
             ],
             "{dir}"
         );
+        if text_pedit {
+            continue;
+        }
         assert!(commands(&desired(&p1), &l1).is_empty(), "{dir}: in sync");
         // One address changed: one `filter replace` of its handle with the new key.
         assert_eq!(
