@@ -5,22 +5,21 @@
 #
 #   tests/klab/capture/flower-versions.sh TCDIR OUTDIR
 #
-# TCDIR holds static tc binaries named tc-<version> (built from the release tags of iproute2:
-# `git archive v5.4.0 | tar -x; ./configure; make SUBDIRS="lib tc" CCOPTS="-O2 -pipe -fcommon"
-# LDFLAGS=-static`; the lab's guest has no glibc of its own for them). OUTDIR gets one
+# TCDIR holds tc binaries named tc-<version>, built from the release tags of iproute2 with
+# `git archive v5.4.0 | tar -x; ./configure; make SUBDIRS="lib tc" CCOPTS="-O2 -pipe -fcommon"`
+# on Debian 12: dynamically linked against libc and libm only, which the lab's guest has (a
+# static tc cannot find its filter modules and prints `[Unknown filter]`). OUTDIR gets one
 # directory per version with filter-1.json, filter-1.txt and filter-2.json. Not part of the
 # tier: it needs those binaries, which the repository does not carry. Needs root and qemu,
-# like the tier (KLAB_QOSCTL: a static qosctl, else it is built here as the tier builds it).
+# like the tier, and the tier's static qosctl (KLAB_QOSCTL, default: where the tier builds it).
 set -euo pipefail
 TCDIR=$(cd "${1:?usage: flower-versions.sh TCDIR OUTDIR}" && pwd)
 OUTDIR=${2:?usage: flower-versions.sh TCDIR OUTDIR}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-if [ -z "${KLAB_QOSCTL:-}" ]; then
-  (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \
-    --target x86_64-unknown-linux-gnu --bin qosctl)
-  export KLAB_QOSCTL=${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release/qosctl
-fi
+KLAB_QOSCTL=${KLAB_QOSCTL:-${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release/qosctl}
+[ -x "$KLAB_QOSCTL" ] || { echo "flower-versions.sh: no static qosctl at $KLAB_QOSCTL: run tests/klab/run-tier.sh once, or set KLAB_QOSCTL" >&2; exit 3; }
+export KLAB_QOSCTL
 WORK=$(mktemp -d /tmp/qx-flower-capture.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 # A copy of the tier whose only case is the capture, with the binaries inside its guest tree.
