@@ -407,7 +407,8 @@ fn waiter(
     let result = crate::apply::restore(&tc.uninterruptible(), w.desired, w.before, w.snap)
         .and_then(|how| delete_created(global, w.created).map(|more| how + &more));
     // The log line first, the record after: whoever sees the record gone (a
-    // `qosctl confirm`, a script polling for it) must find the outcome logged.
+    // `qosctl confirm`, a script polling for it) must find the outcome logged. println!
+    // writes each line through (stdout is line-buffered), so no flush is needed.
     let code = match result {
         Ok(how) => {
             println!(
@@ -421,7 +422,6 @@ fn waiter(
             1
         }
     };
-    let _ = std::io::Write::flush(&mut std::io::stdout());
     let _ = std::fs::remove_file(&slot.record);
     code
 }
