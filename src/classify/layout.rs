@@ -317,19 +317,13 @@ fn split(steers: &[Steer]) -> (Vec<Piece<'_>>, Vec<(Mark, Handle, String)>) {
         for family in s.m.families() {
             let prio = tier(&s.m, family);
             for keys in encode(&s.m, family) {
-                let ident = keys
-                    .iter()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let ident = ident(&keys);
                 // The same keys twice (a duplicate match) are one filter; the first class wins
                 // (`conflicts` reports a duplicate that steers elsewhere).
                 if !seen.insert((family, ident.clone())) {
                     continue;
                 }
-                let m = super::u32::decode(&keys, family)
-                    .map(|d| d.m)
-                    .unwrap_or_else(|| s.m.clone());
+                let m = super::u32::decode_match(&keys, family).unwrap_or_else(|| s.m.clone());
                 pieces.push(Piece {
                     keys,
                     m,
@@ -342,6 +336,20 @@ fn split(steers: &[Steer]) -> (Vec<Piece<'_>>, Vec<(Mark, Handle, String)>) {
         }
     }
     (pieces, marks)
+}
+
+/// A piece's identity: its keys in tc's argument form, space-separated (`match u32 0x… 0x…
+/// at 16 match …`). Node handles are hashed from it, so it must stay this exact text.
+fn ident(keys: &[Key]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(keys.len() * 40);
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        write!(s, "{k}").expect("a String takes any text");
+    }
+    s
 }
 
 /// The objects of one tier: its table and link when hashed, its rules with their nodes.
