@@ -6,7 +6,8 @@
 //! properties that would otherwise make `apply` misbehave on such input:
 //! - a valid policy's desired state diffed against itself is empty (else `apply` would never
 //!   converge), and its plan from the kernel default renders to tc lines;
-//! - every object the reader returns renders (a plan that removes it needs its tc line).
+//! - every object the reader returns renders (a plan that removes it needs its tc line);
+//! - the fast TOML reader, wherever it builds a tree, builds exactly toml's.
 //!
 //! docs/fuzzing.md has the commands.
 
@@ -26,6 +27,16 @@ pub fn policy(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    // The fast TOML reader, where it builds a tree, builds DeTable's (src/policy/events.rs).
+    if let Some(fast) = policy::node::parse_fast(text) {
+        let slow = policy::node::parse_by_detable(text)
+            .expect("the fast TOML reader built a tree where toml reports an error");
+        assert_eq!(
+            format!("{fast:?}"),
+            format!("{slow:?}"),
+            "the fast TOML reader built another tree than toml's"
+        );
+    }
     let checked = policy::check_str("fuzz.toml", text);
     // Diagnostics point into the text: line, column and caret must be computable.
     let _ = checked.render();

@@ -7,6 +7,7 @@
 //! all are reported together. docs/architecture.md walks through it.
 
 pub mod diag;
+mod events;
 pub mod netem;
 pub mod node;
 pub mod problem;

@@ -80,9 +80,25 @@ impl ParseError {
     }
 }
 
-/// Parses TOML text into the spanned tree. toml's span-keeping parser (`DeTable`) does
-/// the work; this only converts its tree into ours, in file order.
+/// Parses TOML text into the spanned tree: straight from toml_parser's events when the
+/// text is plainly valid (`events.rs`, the fast way), else by [`parse_by_detable`], whose
+/// tree is the same and whose errors are toml's own.
 pub fn parse(src: &str) -> Result<Node, ParseError> {
+    match super::events::parse(src) {
+        Some(root) => Ok(root),
+        None => parse_by_detable(src),
+    }
+}
+
+/// The tree straight from toml_parser's events, or `None` where toml's `DeTable` must
+/// decide (`events.rs`); for the fuzz target's differential check.
+pub fn parse_fast(src: &str) -> Option<Node> {
+    super::events::parse(src)
+}
+
+/// The tree by way of toml's span-keeping parser (`DeTable`), converted into ours in file
+/// order: the reference the fast way is tested against, and the one for every error.
+pub fn parse_by_detable(src: &str) -> Result<Node, ParseError> {
     let root = DeTable::parse(src).map_err(|e| ParseError {
         message: e.message().to_string(),
         span: e.span(),

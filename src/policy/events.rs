@@ -1,0 +1,718 @@
+//! The spanned tree built straight from toml_parser's events, one table section at a time:
+//! the fast way to the same tree `node::parse` gets from toml's `DeTable`.
+//!
+//! `DeTable::parse` lexes the whole file into one token vector, turns it into one event
+//! vector, then builds its tables, which `node` copies into ours. For the 2 MB policy of
+//! 10,000 subscribers that is 606,000 tokens (14.6 MB) and 1.1 million events (27.3 MB) of
+//! fresh memory, most of the no-op re-apply's page clearing, and the parse took 46 to 200 ms
+//! of a 150 to 300 ms no-op beside tc's dumps (bench/results/issue10.md). Here the lexer's
+//! tokens are taken one section (`[header]` and its lines) at a time into one reused buffer,
+//! toml_parser's own grammar turns each into events, and the events go straight into our
+//! tree: no whole-file vector, no second tree.
+//!
+//! Only what is plainly valid is built here. Anything else gives `None` and `node::parse`
+//! hands the whole text to `DeTable`, so every error, and every corner of TOML's table rules
+//! this builder does not take on, is toml's own: any syntax or decoding error; a `[table]`
+//! header naming a table that already exists (a duplicate, or one first made implicitly by
+//! a longer header, which toml moves to its new place); a header through a table made by
+//! dotted keys. A differential test (and the fuzz target) checks that whenever
+//! this returns a tree, it is the tree `DeTable` gives, spans included.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use toml_parser::decoder::{Encoding, ScalarKind};
+use toml_parser::lexer::{Token, TokenKind};
+use toml_parser::parser::{EventReceiver, RecursionGuard, ValidateWhitespace};
+use toml_parser::{ErrorSink, ParseError, Raw, Source, Span as TSpan};
+
+use super::node::{Key, Node, Value};
+
+/// toml's own nesting limit (its `LIMIT`): deeper input goes to `DeTable`, which refuses it.
+const LIMIT: u32 = 80;
+
+/// The tree of `src`, or `None` when `DeTable` must decide (see the module documentation).
+pub fn parse(src: &str) -> Option<Node> {
+    let source = Source::new(src);
+    // A section's tokens end where the next header begins; the parser wants an end-of-file
+    // token after them, and only the lexer makes tokens: this is the one of an empty text.
+    let eof = Source::new("").lex().next()?;
+    let mut b = Builder::new(source);
+    let mut sink = Failed(false);
+    let mut tokens: Vec<Token> = Vec::with_capacity(512);
+    // Brackets and braces open at this token: a `[` first on its line outside all of them
+    // starts a header (TOML puts a value on its key's line, so nothing else starts a line
+    // with `[` there).
+    let mut depth = 0u32;
+    let mut line_start = true;
+    for t in source.lex() {
+        let kind = t.kind();
+        match kind {
+            TokenKind::LeftSquareBracket | TokenKind::LeftCurlyBracket => {
+                if kind == TokenKind::LeftSquareBracket
+                    && depth == 0
+                    && line_start
+                    && !tokens.is_empty()
+                {
+                    tokens.push(eof);
+                    b.section(&tokens, &mut sink);
+                    tokens.clear();
+                    if b.bail || sink.0 {
+                        return None;
+                    }
+                }
+                depth += 1;
+            }
+            TokenKind::RightSquareBracket | TokenKind::RightCurlyBracket => {
+                depth = depth.saturating_sub(1)
+            }
+            _ => {}
+        }
+        line_start = match kind {
+            TokenKind::Newline => true,
+            TokenKind::Whitespace => line_start,
+            _ => false,
+        };
+        tokens.push(t);
+    }
+    // The lexer's own end-of-file token is the last one here.
+    b.section(&tokens, &mut sink);
+    if b.bail || sink.0 || !b.stack.is_empty() {
+        return None;
+    }
+    Some(Node {
+        span: Some(0..0),
+        value: b.root.into_value(),
+    })
+}
+
+/// Any error toml_parser reports: then `DeTable` reports it properly.
+struct Failed(bool);
+
+impl ErrorSink for Failed {
+    fn report_error(&mut self, _error: ParseError) {
+        self.0 = true;
+    }
+}
+
+/// What a table is, for TOML's rules on what may extend it.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Made by a `[header]` or `[[header]]`.
+    Header,
+    /// Made on the way to a header (`interfaces` in `[interfaces.wan]`).
+    Implicit,
+    /// Made by a dotted key (`a` in `a.b = 1`).
+    Dotted,
+    /// An inline table `{ … }`.
+    Inline,
+}
+
+struct Table {
+    entries: Vec<(Key, Item)>,
+    /// Key → entry, once a table has many entries (a `classes` table of thousands).
+    /// Boxed: most tables have none, and every table is an item of its parent, so the
+    /// 48 bytes of an empty map would be in every item of the tree.
+    #[allow(clippy::box_collection)]
+    index: Option<Box<HashMap<String, usize>>>,
+    kind: Kind,
+}
+
+/// Entries looked up by a scan below this many, by the index from here on.
+const INDEX_FROM: usize = 16;
+
+impl Table {
+    fn new(kind: Kind) -> Table {
+        Table {
+            entries: Vec::new(),
+            index: None,
+            kind,
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.get(name).copied(),
+            None => self.entries.iter().position(|(k, _)| k.name == name),
+        }
+    }
+
+    fn push(&mut self, key: Key, item: Item) -> usize {
+        let i = self.entries.len();
+        match &mut self.index {
+            Some(ix) => {
+                ix.insert(key.name.clone(), i);
+            }
+            None if i + 1 >= INDEX_FROM => {
+                let mut ix: HashMap<String, usize> = self
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (k, _))| (k.name.clone(), j))
+                    .collect();
+                ix.insert(key.name.clone(), i);
+                self.index = Some(Box::new(ix));
+            }
+            None => {}
+        }
+        self.entries.push((key, item));
+        i
+    }
+
+    /// The table a dotted key's next part leads to, made if new: only through tables
+    /// made by dotted keys (anything else is an error or a rule left to toml).
+    fn dotted(&mut self, name: &str, span: Range<usize>) -> Option<&mut Table> {
+        let i = match self.find(name) {
+            Some(i) => i,
+            None => self.push(key(name, span.clone()), Item::table(span, Kind::Dotted)),
+        };
+        match &mut self.entries[i].1.value {
+            Val::Table(t) if t.kind == Kind::Dotted => Some(t),
+            _ => None,
+        }
+    }
+
+    /// `path = value` in this table; `None` on a duplicate or a path through a value.
+    fn insert(&mut self, path: Vec<Part<'_>>, item: Item) -> Option<()> {
+        if path.len() > LIMIT as usize {
+            return None;
+        }
+        let mut path = path.into_iter();
+        let (name, span) = path.next_back()?;
+        let mut t = self;
+        for (n, s) in path {
+            t = t.dotted(&n, s)?;
+        }
+        if t.find(&name).is_some() {
+            return None;
+        }
+        t.push(key(&name, span), item);
+        Some(())
+    }
+
+    fn into_value(self) -> Value {
+        // A loop, not `map().collect()`: that collects in place into the old buffer and
+        // then moves it to fit the smaller items, which cost more than the whole build.
+        let mut entries = Vec::with_capacity(self.entries.len());
+        for (k, v) in self.entries {
+            entries.push((k, v.into_node()));
+        }
+        Value::Table(entries)
+    }
+}
+
+fn key(name: &str, span: Range<usize>) -> Key {
+    Key {
+        name: name.to_string(),
+        span: Some(span),
+    }
+}
+
+struct Item {
+    span: Range<usize>,
+    value: Val,
+}
+
+enum Val {
+    Scalar(Value),
+    /// `aot`: an array of tables, made by `[[headers]]`.
+    Array {
+        items: Vec<Item>,
+        aot: bool,
+    },
+    Table(Table),
+}
+
+impl Item {
+    fn table(span: Range<usize>, kind: Kind) -> Item {
+        Item {
+            span,
+            value: Val::Table(Table::new(kind)),
+        }
+    }
+
+    /// As `node` converts `DeTable`'s values: an empty span is no span.
+    fn into_node(self) -> Node {
+        let span = (!self.span.is_empty()).then_some(self.span);
+        let value = match self.value {
+            Val::Scalar(v) => v,
+            Val::Array { items, .. } => {
+                let mut nodes = Vec::with_capacity(items.len());
+                for i in items {
+                    nodes.push(i.into_node());
+                }
+                Value::Array(nodes)
+            }
+            Val::Table(t) => t.into_value(),
+        };
+        Node { span, value }
+    }
+}
+
+/// One step from a table to the current section's table: an entry, and in an array of
+/// tables its element.
+#[derive(Clone, Copy)]
+struct Step {
+    entry: usize,
+    element: Option<usize>,
+}
+
+/// An array or inline table still open.
+/// A part of a key, decoded (borrowed from the text unless it was quoted), and its span.
+type Part<'i> = (Cow<'i, str>, Range<usize>);
+
+enum Frame<'i> {
+    Array {
+        start: usize,
+        items: Vec<Item>,
+    },
+    Inline {
+        start: usize,
+        table: Table,
+        /// The key of the value being read, from its `=` on.
+        key: Option<Vec<Part<'i>>>,
+    },
+}
+
+struct Builder<'i> {
+    source: Source<'i>,
+    root: Table,
+    /// From the root to the table key/value lines go in (the last header's).
+    current: Vec<Step>,
+    /// The parts of the key being read (header or key/value): a header's are looked up
+    /// and copied only where they make a new table.
+    parts: Vec<Part<'i>>,
+    /// The key of the top-level value being read, from its `=` on.
+    key: Option<Vec<Part<'i>>>,
+    /// A header being read: an array of tables?, and where its `[` is.
+    header: Option<(bool, usize)>,
+    stack: Vec<Frame<'i>>,
+    /// Left to `DeTable` (see the module documentation).
+    bail: bool,
+}
+
+impl<'i> Builder<'i> {
+    fn new(source: Source<'i>) -> Builder<'i> {
+        Builder {
+            source,
+            root: Table::new(Kind::Header),
+            current: Vec::new(),
+            parts: Vec::new(),
+            key: None,
+            header: None,
+            stack: Vec::new(),
+            bail: false,
+        }
+    }
+
+    fn section(&mut self, tokens: &[Token], sink: &mut Failed) {
+        let source = self.source;
+        let mut ws = ValidateWhitespace::new(self, source);
+        let mut guard = RecursionGuard::new(&mut ws, LIMIT);
+        toml_parser::parser::parse_document(tokens, &mut guard, sink);
+    }
+
+    fn raw(&self, span: TSpan, encoding: Option<Encoding>) -> Option<Raw<'i>> {
+        let text = self.source.input().get(span.start()..span.end())?;
+        Some(Raw::new_unchecked(text, encoding, span))
+    }
+
+    /// The current section's table.
+    fn current_table(&mut self) -> Option<&mut Table> {
+        let mut t = &mut self.root;
+        for s in &self.current {
+            t = match (&mut t.entries.get_mut(s.entry)?.1.value, s.element) {
+                (Val::Table(c), None) => c,
+                (Val::Array { items, .. }, Some(e)) => match &mut items.get_mut(e)?.value {
+                    Val::Table(c) => c,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+        }
+        Some(t)
+    }
+
+    /// A header read: its table made, and made the current one.
+    fn header(&mut self, array: bool, span: Range<usize>) -> Option<()> {
+        let path = std::mem::take(&mut self.parts);
+        if path.is_empty() || path.len() > LIMIT as usize {
+            return None;
+        }
+        self.current.clear();
+        let mut t = &mut self.root;
+        let (last, parents) = path.split_last()?;
+        for (name, kspan) in parents {
+            let i = match t.find(name) {
+                Some(i) => i,
+                None => t.push(
+                    key(name, kspan.clone()),
+                    Item::table(kspan.clone(), Kind::Implicit),
+                ),
+            };
+            t = match &mut t.entries[i].1.value {
+                Val::Table(c) if matches!(c.kind, Kind::Header | Kind::Implicit) => {
+                    self.current.push(Step {
+                        entry: i,
+                        element: None,
+                    });
+                    c
+                }
+                Val::Array { items, aot: true } => {
+                    let e = items.len().checked_sub(1)?;
+                    self.current.push(Step {
+                        entry: i,
+                        element: Some(e),
+                    });
+                    match &mut items[e].value {
+                        Val::Table(c) => c,
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            };
+        }
+        let (name, kspan) = last;
+        let found = t.find(name);
+        let step = match (found, array) {
+            (None, false) => Step {
+                entry: t.push(key(name, kspan.clone()), Item::table(span, Kind::Header)),
+                element: None,
+            },
+            (None, true) => {
+                let element = Item::table(span.clone(), Kind::Header);
+                let array = Item {
+                    span,
+                    value: Val::Array {
+                        items: vec![element],
+                        aot: true,
+                    },
+                };
+                Step {
+                    entry: t.push(key(name, kspan.clone()), array),
+                    element: Some(0),
+                }
+            }
+            (Some(i), true) => match &mut t.entries[i].1.value {
+                Val::Array { items, aot: true } => {
+                    items.push(Item::table(span, Kind::Header));
+                    Step {
+                        entry: i,
+                        element: Some(items.len() - 1),
+                    }
+                }
+                _ => return None,
+            },
+            // A duplicate, or an implicit table toml moves when it is defined.
+            (Some(_), false) => return None,
+        };
+        self.current.push(step);
+        Some(())
+    }
+
+    /// A value read: into the array or inline table it is in, or under its key.
+    fn value(&mut self, item: Item) -> Option<()> {
+        match self.stack.last_mut() {
+            Some(Frame::Array { items, .. }) => {
+                items.push(item);
+                Some(())
+            }
+            Some(Frame::Inline { table, key, .. }) => table.insert(key.take()?, item),
+            None => {
+                let path = self.key.take()?;
+                self.current_table()?.insert(path, item)
+            }
+        }
+    }
+
+    fn scalar_value(&self, span: TSpan, encoding: Option<Encoding>) -> Option<Value> {
+        let raw = self.raw(span, encoding)?;
+        let mut decoded = Cow::Borrowed("");
+        let mut failed = Failed(false);
+        let kind = raw.decode_scalar(&mut decoded, &mut failed);
+        if failed.0 {
+            return None;
+        }
+        // As `node` converts DeTable's scalars, so the two trees are the same.
+        Some(match kind {
+            ScalarKind::String => Value::String(decoded.into_owned()),
+            ScalarKind::Boolean(b) => Value::Boolean(b),
+            ScalarKind::Integer(radix) => {
+                Value::Integer(i64::from_str_radix(&decoded, radix.value()).ok()?)
+            }
+            ScalarKind::Float => Value::Float(decoded.replace('_', "").parse::<f64>().ok()?),
+            // toml's own date-time type reads and prints it, as DeTable's does.
+            ScalarKind::DateTime => {
+                Value::Datetime(decoded.parse::<toml_datetime::Datetime>().ok()?.to_string())
+            }
+        })
+    }
+
+    fn fail(&mut self, r: Option<()>) {
+        if r.is_none() {
+            self.bail = true;
+        }
+    }
+}
+
+impl EventReceiver for Builder<'_> {
+    fn std_table_open(&mut self, span: TSpan, _error: &mut dyn ErrorSink) {
+        self.parts.clear();
+        self.header = Some((false, span.start()));
+    }
+    fn array_table_open(&mut self, span: TSpan, _error: &mut dyn ErrorSink) {
+        self.parts.clear();
+        self.header = Some((true, span.start()));
+    }
+    fn std_table_close(&mut self, span: TSpan, _error: &mut dyn ErrorSink) {
+        self.table_close(span);
+    }
+    fn array_table_close(&mut self, span: TSpan, _error: &mut dyn ErrorSink) {
+        self.table_close(span);
+    }
+    fn simple_key(&mut self, span: TSpan, encoding: Option<Encoding>, _error: &mut dyn ErrorSink) {
+        let Some(raw) = self.raw(span, encoding) else {
+            self.bail = true;
+            return;
+        };
+        let mut decoded = Cow::Borrowed("");
+        let mut failed = Failed(false);
+        raw.decode_key(&mut decoded, &mut failed);
+        if failed.0 {
+            self.bail = true;
+            return;
+        }
+        self.parts.push((decoded, span.start()..span.end()));
+    }
+    fn key_val_sep(&mut self, _span: TSpan, _error: &mut dyn ErrorSink) {
+        let path = std::mem::take(&mut self.parts);
+        let slot = match self.stack.last_mut() {
+            Some(Frame::Inline { key, .. }) => key,
+            Some(Frame::Array { .. }) => {
+                self.bail = true;
+                return;
+            }
+            None => &mut self.key,
+        };
+        if path.is_empty() || slot.is_some() {
+            self.bail = true;
+        }
+        *slot = Some(path);
+    }
+    fn scalar(&mut self, span: TSpan, encoding: Option<Encoding>, _error: &mut dyn ErrorSink) {
+        let r = self.scalar_value(span, encoding).and_then(|v| {
+            self.value(Item {
+                span: span.start()..span.end(),
+                value: Val::Scalar(v),
+            })
+        });
+        self.fail(r);
+    }
+    fn array_open(&mut self, span: TSpan, _error: &mut dyn ErrorSink) -> bool {
+        self.stack.push(Frame::Array {
+            start: span.start(),
+            items: Vec::new(),
+        });
+        true
+    }
+    fn array_close(&mut self, span: TSpan, _error: &mut dyn ErrorSink) {
+        let r = match self.stack.pop() {
+            Some(Frame::Array { start, items }) => self.value(Item {
+                span: start..span.end(),
+                value: Val::Array { items, aot: false },
+            }),
+            _ => None,
+        };
+        self.fail(r);
+    }
+    fn inline_table_open(&mut self, span: TSpan, _error: &mut dyn ErrorSink) -> bool {
+        self.stack.push(Frame::Inline {
+            start: span.start(),
+            table: Table::new(Kind::Inline),
+            key: None,
+        });
+        true
+    }
+    fn inline_table_close(&mut self, span: TSpan, _error: &mut dyn ErrorSink) {
+        let r = match self.stack.pop() {
+            // A key with no value (`{ a = }`) is an error toml reports.
+            Some(Frame::Inline {
+                start,
+                table,
+                key: None,
+            }) => self.value(Item {
+                span: start..span.end(),
+                value: Val::Table(table),
+            }),
+            _ => None,
+        };
+        self.fail(r);
+    }
+    fn error(&mut self, _span: TSpan, _error: &mut dyn ErrorSink) {
+        self.bail = true;
+    }
+}
+
+impl Builder<'_> {
+    fn table_close(&mut self, span: TSpan) {
+        let r = match self.header.take() {
+            Some((array, start)) if self.stack.is_empty() && self.key.is_none() => {
+                self.header(array, start..span.end())
+            }
+            _ => None,
+        };
+        self.fail(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::node::parse_by_detable;
+    use super::*;
+
+    /// The fast tree, if any, is exactly DeTable's (spans included); returns whether the
+    /// fast way took it.
+    fn same(src: &str) -> bool {
+        let Some(fast) = parse(src) else {
+            return false;
+        };
+        let slow = parse_by_detable(src).unwrap_or_else(|e| {
+            panic!(
+                "fast way built a tree where toml says {}: {src:?}",
+                e.message()
+            )
+        });
+        assert_eq!(format!("{fast:#?}"), format!("{slow:#?}"), "for {src:?}");
+        true
+    }
+
+    #[test]
+    fn builds_what_toml_builds() {
+        let taken = [
+            "",
+            "# only a comment\n",
+            "a = 1\nb = \"x\"\n",
+            "a = 1\r\nb = 'x'\r\n[t]\r\nc = true\r\n",
+            "\u{feff}a = 1\n",
+            "[interfaces.wan]\ndevice = \"eth0\"\nrate = \"20mbit\"\n",
+            "[a]\n[a.b]\nx = 1\n[a.c]\n[[a.m]]\ny = 2\n[[a.m]]\ny = 3\n[a.m.z]\nq = 4\n",
+            "[[x]]\n[[x]]\n[[x.y]]\nk = 1\n[[x.y]]\n",
+            "[a.b]\n[a.c]\n[d]\n",
+            "t = { a = 1, b.c = [1, 2], d = { e = 'f' } }\n",
+            "x.y.z = 1\nx.y.w = 2\nx.v = 3\n",
+            "[s]\nn.m = 1\nn.o = 2\n",
+            "arr = [\n  [1, 2],\n[3],\n  { a = 1 },\n]\n[after]\nk = 1\n",
+            "s = \"\"\"\n[not.a.header]\nstill the string\n\"\"\"\n[real]\n",
+            "l = '''\n[[nor.this]]\n'''\n",
+            "[ spaced . header ] # comment\nk = 1 # c\n",
+            "[\"quoted key\".'lit'.bare]\n\"k k\" = 1\n",
+            "i = 0x10\no = 0o17\nb = 0b101\nu = 1_000\nn = -5\np = +5\n",
+            "f = 1.5\ng = 1e3\nh = -2_0.5\ninf1 = inf\nninf = -inf\nnan1 = nan\n",
+            "d = 1979-05-27T07:32:00Z\nt = 07:32:00\n",
+            "esc = \"a\\tb\\u00e9\\\"\"\n",
+            "e = []\nt = {}\n",
+            "[[interfaces.isp.classes.a.match]]\ndst = \"10.0.0.1\"\n[[interfaces.isp.classes.a.match]]\ndst = \"10.0.0.2\"\n",
+        ];
+        for src in taken {
+            assert!(same(src), "not taken by the fast way: {src:?}");
+        }
+    }
+
+    #[test]
+    fn leaves_errors_and_rare_rules_to_toml() {
+        // Each is an error or a rule the builder leaves to DeTable: `parse` gives None,
+        // and `node::parse` still gives toml's answer.
+        let left = [
+            "a = 1\na = 2\n",
+            "[a]\n[a]\n",
+            "[a.b]\n[a]\nx = 1\n",
+            "[a]\nb.c = 1\n[a.b.d]\n",
+            "a = [1]\n[[a]]\n",
+            "a = {b = 1}\n[a.c]\n",
+            "t = { a = 1, a = 2 }\n",
+            "x = 1\nx.y = 2\n",
+            "d = 1979-13-27T07:32:00Z\n",
+            "big = 9223372036854775808\n",
+            "a = \n",
+            "[a\n",
+            "a = [1,\n",
+            "a = \"unterminated\n",
+            "= 1\n",
+            "a = 1 b = 2\n",
+            "[[a]]\n[a]\n",
+        ];
+        for src in left {
+            assert!(parse(src).is_none(), "taken by the fast way: {src:?}");
+            // The whole parse still answers, error or tree.
+            let _ = super::super::node::parse(src);
+        }
+        let deep = format!("a = {}1{}\n", "[".repeat(100), "]".repeat(100));
+        assert!(parse(&deep).is_none());
+        assert!(super::super::node::parse(&deep).is_err());
+        let long = format!("[{}]\n", vec!["k"; 100].join("."));
+        assert!(parse(&long).is_none());
+    }
+
+    #[test]
+    fn every_shipped_policy_takes_the_fast_way_to_the_same_tree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut n = 0;
+        for dir in ["examples", "tests/klab/policies", "tests/fixtures"] {
+            let mut stack = vec![root.join(dir)];
+            while let Some(d) = stack.pop() {
+                let Ok(rd) = std::fs::read_dir(&d) else {
+                    continue;
+                };
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|x| x == "toml") {
+                        let src = std::fs::read_to_string(&p).unwrap();
+                        // A policy that is valid TOML must be taken: the fast way is
+                        // the way real policies go.
+                        let valid = parse_by_detable(&src).is_ok();
+                        assert_eq!(same(&src), valid, "{}", p.display());
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert!(n >= 60, "only {n} policies found");
+    }
+
+    #[test]
+    fn the_fuzz_corpus_gets_toml_s_tree_or_toml_s_answer() {
+        // The fuzzer's policies: valid, broken and odd TOML. Where the fast way builds a
+        // tree it must be toml's; and it must build many of them, or this proves nothing.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/policy");
+        let (mut taken, mut valid) = (0, 0);
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let Ok(src) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            valid += usize::from(parse_by_detable(&src).is_ok());
+            taken += usize::from(same(&src));
+        }
+        assert!(valid >= 100 && taken * 10 >= valid * 9, "{taken} of {valid} taken");
+    }
+
+    #[test]
+    fn a_subscriber_tree_of_thousands_is_the_same_tree() {
+        // The shape of bench/gen.py's ISP tree: deep headers, one `classes` table with
+        // thousands of entries (looked up by the index), an array of tables per class.
+        let mut src = String::from("[interfaces.isp0]\ndevice = \"qb0\"\nrate = \"10gbit\"\n");
+        for i in 0..3000 {
+            src += &format!(
+                "[interfaces.isp0.classes.site.classes.sub{i}]\nrate = \"800kbit\"\n\
+                 [[interfaces.isp0.classes.site.classes.sub{i}.match]]\ndst = \"10.0.{}.{}\"\n\
+                 [[interfaces.isp0.classes.site.classes.sub{i}.match]]\ndport = {}\n",
+                i / 250,
+                i % 250 + 1,
+                i % 65535
+            );
+        }
+        assert!(same(&src));
+    }
+}
