@@ -158,17 +158,18 @@ pub fn check(root: &Node, resolved: &mut Resolved, diags: &mut Vec<Diagnostic>) 
 
 fn check_device(root: &Node, alias: &str, st: &mut DeviceState, diags: &mut Vec<Diagnostic>) {
     for c in &mut st.classes {
-        let path = policy_path(alias, c.name.as_deref());
-        class_bursts(root, &path, c, diags);
+        class_bursts(root, alias, c, diags);
     }
     // By handle: a linear search per leaf made this check quadratic (a third of a no-op
     // re-apply's own time at 10,000 leaves).
     let ceils: HashMap<Handle, Rate> = st.classes.iter().map(|c| (c.handle, c.ceil)).collect();
     for q in &st.qdiscs {
-        let path = policy_path(alias, q.name.as_deref());
+        // Paths and names are made only for the leaves checked: a no-op re-apply of
+        // 10,000 pfifo leaves made and dropped them all for nothing.
+        let path = || policy_path(alias, q.name.as_deref());
         match &q.kind {
             QdiscKind::Tbf(t) => {
-                let mut at = path.clone();
+                let mut at = path();
                 at.push("leaf".into());
                 let what = format!("tbf leaf of \"{}\"", q.name.as_deref().unwrap_or(alias));
                 burst_holds(root, &at, "burst", &what, t.rate, t.burst, diags);
@@ -178,7 +179,7 @@ fn check_device(root: &Node, alias: &str, st: &mut DeviceState, diags: &mut Vec<
                     Parent::Class(h) => ceils.get(&h).copied(),
                     _ => None,
                 };
-                netem_limit(root, &path, n, ceil, diags)
+                netem_limit(root, &path(), n, ceil, diags)
             }
             _ => {}
         }
@@ -199,14 +200,16 @@ fn policy_path(alias: &str, name: Option<&str>) -> Vec<String> {
     p
 }
 
-fn class_bursts(root: &Node, path: &[String], c: &mut Class, diags: &mut Vec<Diagnostic>) {
-    let what = format!("class \"{}\"", c.name.as_deref().unwrap_or("?"));
+fn class_bursts(root: &Node, alias: &str, c: &mut Class, diags: &mut Vec<Diagnostic>) {
+    // Made only for a class with a burst to check (most have none).
+    let path = || policy_path(alias, c.name.as_deref());
+    let what = || format!("class \"{}\"", c.name.as_deref().unwrap_or("?"));
     for (key, rate, slot) in [
         ("burst", c.rate, &mut c.burst),
         ("cburst", c.ceil, &mut c.cburst),
     ] {
         match slot {
-            Some(size) => burst_holds(root, path, key, &what, rate, *size, diags),
+            Some(size) => burst_holds(root, &path(), key, &what(), rate, *size, diags),
             None if default_burst_is_broken(rate.kernel_bytes()) => {
                 *slot = Some(Size(sane_burst(rate.kernel_bytes())));
             }
