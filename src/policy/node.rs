@@ -125,7 +125,9 @@ fn table(t: &DeTable<'_>, span: Span) -> Result<Node, ParseError> {
 fn value(v: &Spanned<DeValue<'_>>) -> Result<Node, ParseError> {
     let span = v.span();
     // A table that only exists through a dotted header (`interfaces` in
-    // `[interfaces.wan]`) has no text of its own: toml gives it an empty span.
+    // `[interfaces.wan]`) has no text of its own: toml gives it its key's span (the
+    // first header naming it). An empty span (none of toml's tables has one today) is
+    // no span.
     let own = (!span.is_empty()).then_some(span.clone());
     let value = match v.get_ref() {
         DeValue::String(s) => Value::String(s.to_string()),
@@ -176,5 +178,16 @@ mod tests {
         };
         assert_eq!(&src[items[0].span.clone().unwrap()], "0x10");
         assert!(matches!(items[0].value, Value::Integer(16)));
+    }
+
+    #[test]
+    fn an_implicit_table_spans_its_key_in_both_readers() {
+        let src = "[interfaces.wan]\nrate = \"1mbit\"\n";
+        for root in [parse(src).unwrap(), parse_by_detable(src).unwrap()] {
+            let ifaces = &root.as_table().unwrap()[0].1;
+            assert_eq!(&src[ifaces.span.clone().unwrap()], "interfaces");
+            let wan = &ifaces.as_table().unwrap()[0].1;
+            assert_eq!(&src[wan.span.clone().unwrap()], "[interfaces.wan]");
+        }
     }
 }
