@@ -18,8 +18,8 @@
 //! dotted keys. A differential test (and the fuzz target) checks that whenever
 //! this returns a tree, it is the tree `DeTable` gives, spans included.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::ops::Range;
 
 use toml_parser::decoder::{Encoding, ScalarKind};
@@ -328,6 +328,7 @@ impl Table {
                 ix.insert(key.name.clone(), i);
             }
             None if i + 1 >= INDEX_FROM => {
+                // FxHash: see Cargo.toml.
                 let mut ix: HashMap<String, usize> = self
                     .entries
                     .iter()
