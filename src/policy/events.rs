@@ -1,5 +1,7 @@
-//! The spanned tree built straight from toml_parser's events, one table section at a time:
-//! the fast way to the same tree `node::parse` gets from toml's `DeTable`.
+//! The spanned tree built without toml's `DeTable`: the fast ways to the same tree
+//! `node::parse` gets from it. Plain lines (most policies are nothing else) are read
+//! directly (`plain`); any other text goes through toml_parser's grammar, one table section
+//! at a time (`by_grammar`). Both feed one builder, which keeps TOML's table rules.
 //!
 //! `DeTable::parse` lexes the whole file into one token vector, turns it into one event
 //! vector, then builds its tables, which `node` copies into ours. For the 2 MB policy of
@@ -8,7 +10,7 @@
 //! of a 150 to 300 ms no-op beside tc's dumps (bench/results/issue10.md). Here the lexer's
 //! tokens are taken one section (`[header]` and its lines) at a time into one reused buffer,
 //! toml_parser's own grammar turns each into events, and the events go straight into our
-//! tree: no whole-file vector, no second tree.
+//! tree: no whole-file vector, no second tree. Plain lines skip even the grammar.
 //!
 //! Only what is plainly valid is built here. Anything else gives `None` and `node::parse`
 //! hands the whole text to `DeTable`, so every error, and every corner of TOML's table rules
@@ -88,13 +90,10 @@ fn by_grammar(src: &str) -> Option<Node> {
     }
     // The lexer's own end-of-file token is the last one here.
     b.section(&tokens, &mut sink);
-    if b.bail || sink.0 || !b.stack.is_empty() {
+    if sink.0 || !b.stack.is_empty() {
         return None;
     }
-    Some(Node {
-        span: Some(0..0),
-        value: b.root.into_value(),
-    })
+    b.finish()
 }
 
 /// What the plain-line reader made of a text.
@@ -117,7 +116,7 @@ fn plain<'i>(src: &'i str, mut b: Builder<'i>) -> Plain {
     let bytes = src.as_bytes();
     let mut at = 0;
     while at < bytes.len() {
-        let end = memchr_newline(bytes, at);
+        let end = src[at..].find('\n').map_or(bytes.len(), |i| at + i);
         // A line ends in \n or \r\n; a \r anywhere else (even last in the file) is not plain.
         let stop = if end < bytes.len() && end > at && bytes[end - 1] == b'\r' {
             end - 1
@@ -131,20 +130,7 @@ fn plain<'i>(src: &'i str, mut b: Builder<'i>) -> Plain {
         }
         at = end + 1;
     }
-    if b.bail {
-        return Plain::LeftToToml;
-    }
-    Plain::Built(Node {
-        span: Some(0..0),
-        value: b.root.into_value(),
-    })
-}
-
-fn memchr_newline(bytes: &[u8], from: usize) -> usize {
-    bytes[from..]
-        .iter()
-        .position(|&c| c == b'\n')
-        .map_or(bytes.len(), |i| from + i)
+    b.finish().map_or(Plain::LeftToToml, Plain::Built)
 }
 
 /// One line, `src[start..stop]`: `None` when it is not plain; `Some(false)` when the
@@ -169,8 +155,7 @@ fn plain_line<'i>(src: &'i str, start: usize, stop: usize, b: &mut Builder<'i>) 
         if !comment(line, after) {
             return None;
         }
-        let r = b.header(array, open..i);
-        return Some(r.is_some() && !b.bail);
+        return Some(b.header(array, open..i).is_some());
     }
     i = keys(src, line, i, b)?;
     if line.get(i) != Some(&b'=') {
@@ -265,7 +250,7 @@ fn plain_value(src: &str, line: &[u8], i: usize) -> Option<(Value, usize)> {
             if j < line.len() && !matches!(line[j], b' ' | b'\t' | b'#') {
                 return None;
             }
-            Some((Value::Integer(src[i..j].parse().ok()?), j))
+            Some((Value::Integer(super::node::integer(&src[i..j], 10)?), j))
         }
     }
 }
@@ -442,10 +427,10 @@ struct Step {
     element: Option<usize>,
 }
 
-/// An array or inline table still open.
 /// A part of a key, decoded (borrowed from the text unless it was quoted), and its span.
 type Part<'i> = (Cow<'i, str>, Range<usize>);
 
+/// An array or inline table still open.
 enum Frame<'i> {
     Array {
         start: usize,
@@ -488,6 +473,14 @@ impl<'i> Builder<'i> {
             stack: Vec::new(),
             bail: false,
         }
+    }
+
+    /// The whole tree, unless something was left to toml.
+    fn finish(self) -> Option<Node> {
+        (!self.bail).then(|| Node {
+            span: Some(0..0),
+            value: self.root.into_value(),
+        })
     }
 
     fn section(&mut self, tokens: &[Token], sink: &mut Failed) {
@@ -623,9 +616,9 @@ impl<'i> Builder<'i> {
             ScalarKind::String => Value::String(decoded.into_owned()),
             ScalarKind::Boolean(b) => Value::Boolean(b),
             ScalarKind::Integer(radix) => {
-                Value::Integer(i64::from_str_radix(&decoded, radix.value()).ok()?)
+                Value::Integer(super::node::integer(&decoded, radix.value())?)
             }
-            ScalarKind::Float => Value::Float(decoded.replace('_', "").parse::<f64>().ok()?),
+            ScalarKind::Float => Value::Float(super::node::float(&decoded)?),
             // toml's own date-time type reads and prints it, as DeTable's does.
             ScalarKind::DateTime => {
                 Value::Datetime(decoded.parse::<toml_datetime::Datetime>().ok()?.to_string())
@@ -637,6 +630,16 @@ impl<'i> Builder<'i> {
         if r.is_none() {
             self.bail = true;
         }
+    }
+
+    fn table_close(&mut self, span: TSpan) {
+        let r = match self.header.take() {
+            Some((array, start)) if self.stack.is_empty() && self.key.is_none() => {
+                self.header(array, start..span.end())
+            }
+            _ => None,
+        };
+        self.fail(r);
     }
 }
 
@@ -735,18 +738,6 @@ impl EventReceiver for Builder<'_> {
     }
     fn error(&mut self, _span: TSpan, _error: &mut dyn ErrorSink) {
         self.bail = true;
-    }
-}
-
-impl Builder<'_> {
-    fn table_close(&mut self, span: TSpan) {
-        let r = match self.header.take() {
-            Some((array, start)) if self.stack.is_empty() && self.key.is_none() => {
-                self.header(array, start..span.end())
-            }
-            _ => None,
-        };
-        self.fail(r);
     }
 }
 

@@ -80,18 +80,15 @@ impl ParseError {
     }
 }
 
-/// Parses TOML text into the spanned tree: straight from toml_parser's events when the
-/// text is plainly valid (`events.rs`, the fast way), else by [`parse_by_detable`], whose
-/// tree is the same and whose errors are toml's own.
+/// Parses TOML text into the spanned tree: the fast way ([`parse_fast`]) when the text is
+/// plainly valid, else by [`parse_by_detable`], whose tree is the same and whose errors
+/// are toml's own.
 pub fn parse(src: &str) -> Result<Node, ParseError> {
-    match super::events::parse(src) {
-        Some(root) => Ok(root),
-        None => parse_by_detable(src),
-    }
+    parse_fast(src).map_or_else(|| parse_by_detable(src), Ok)
 }
 
-/// The tree straight from toml_parser's events, or `None` where toml's `DeTable` must
-/// decide (`events.rs`); for the fuzz target's differential check.
+/// The tree read without `DeTable` (`events.rs`: plain lines, else toml_parser's events),
+/// or `None` where `DeTable` must decide; also for the fuzz target's differential check.
 pub fn parse_fast(src: &str) -> Option<Node> {
     super::events::parse(src)
 }
@@ -131,18 +128,18 @@ fn value(v: &Spanned<DeValue<'_>>) -> Result<Node, ParseError> {
     let own = (!span.is_empty()).then_some(span.clone());
     let value = match v.get_ref() {
         DeValue::String(s) => Value::String(s.to_string()),
-        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-            Ok(n) => Value::Integer(n),
-            Err(_) => {
+        DeValue::Integer(i) => match integer(i.as_str(), i.radix()) {
+            Some(n) => Value::Integer(n),
+            None => {
                 return Err(ParseError {
                     message: "integer out of range: at most 9223372036854775807".into(),
                     span: Some(span),
                 })
             }
         },
-        DeValue::Float(f) => match f.as_str().replace('_', "").parse::<f64>() {
-            Ok(x) => Value::Float(x),
-            Err(_) => {
+        DeValue::Float(f) => match float(f.as_str()) {
+            Some(x) => Value::Float(x),
+            None => {
                 return Err(ParseError {
                     message: "invalid float".into(),
                     span: Some(span),
@@ -155,6 +152,16 @@ fn value(v: &Spanned<DeValue<'_>>) -> Result<Node, ParseError> {
         DeValue::Table(t) => return table(t, own),
     };
     Ok(Node { span: own, value })
+}
+
+/// A TOML integer's decoded digits as ours: one conversion for every reader of the tree.
+pub(super) fn integer(digits: &str, radix: u32) -> Option<i64> {
+    i64::from_str_radix(digits, radix).ok()
+}
+
+/// A TOML float's decoded text as ours (toml keeps the `_` separators).
+pub(super) fn float(text: &str) -> Option<f64> {
+    text.replace('_', "").parse().ok()
 }
 
 #[cfg(test)]
