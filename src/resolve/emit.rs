@@ -111,7 +111,7 @@ impl Build<'_> {
                 ceil,
                 prio,
                 marks: f.c.marks.iter().map(|m| m.v).collect(),
-                matches: f.c.matches.iter().map(|e| e.m.to_string()).collect(),
+                matches: f.c.matches.iter().map(|e| e.m.clone()).collect(),
                 set_dscp: f.c.set_dscp.as_ref().map(|d| d.v.to_string()),
                 leaf,
                 minor_source: source,
