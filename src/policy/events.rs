@@ -343,20 +343,19 @@ impl Table {
     }
 
     /// `path = value` in this table; `None` on a duplicate or a path through a value.
-    fn insert(&mut self, path: Vec<Part<'_>>, item: Item) -> Option<()> {
+    fn insert(&mut self, path: &[Part<'_>], item: Item) -> Option<()> {
         if path.len() > LIMIT as usize {
             return None;
         }
-        let mut path = path.into_iter();
-        let (name, span) = path.next_back()?;
+        let ((name, span), through) = path.split_last()?;
         let mut t = self;
-        for (n, s) in path {
-            t = t.dotted(&n, s)?;
+        for (n, s) in through {
+            t = t.dotted(n, s.clone())?;
         }
-        if t.find(&name).is_some() {
+        if t.find(name).is_some() {
             return None;
         }
-        t.push(key(&name, span), item);
+        t.push(key(name, span.clone()), item);
         Some(())
     }
 
@@ -513,7 +512,15 @@ impl<'i> Builder<'i> {
 
     /// A header read: its table made, and made the current one.
     fn header(&mut self, array: bool, span: Range<usize>) -> Option<()> {
-        let path = std::mem::take(&mut self.parts);
+        // The parts' buffer goes back for the next key (see `value`).
+        let mut path = std::mem::take(&mut self.parts);
+        let done = self.header_at(&path, array, span);
+        path.clear();
+        self.parts = path;
+        done
+    }
+
+    fn header_at(&mut self, path: &[Part<'i>], array: bool, span: Range<usize>) -> Option<()> {
         if path.is_empty() || path.len() > LIMIT as usize {
             return None;
         }
@@ -595,10 +602,17 @@ impl<'i> Builder<'i> {
                 items.push(item);
                 Some(())
             }
-            Some(Frame::Inline { table, key, .. }) => table.insert(key.take()?, item),
+            Some(Frame::Inline { table, key, .. }) => table.insert(&key.take()?, item),
             None => {
-                let path = self.key.take()?;
-                self.current_table()?.insert(path, item)
+                let mut path = self.key.take()?;
+                let done = self.current_table()?.insert(&path, item);
+                // The next line's key goes into the same buffer: one allocation for the
+                // whole file instead of one per line (52,000 at 10,000 subscribers).
+                if self.parts.capacity() == 0 {
+                    path.clear();
+                    self.parts = path;
+                }
+                done
             }
         }
     }
