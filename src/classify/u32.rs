@@ -625,9 +625,20 @@ mod tests {
             vec![k(0x0000_0005, 0x0000_00f5, 20)],
             vec![k(1, 1, 60)],
             vec![k(1, 1, -4)],
+            // Beyond the header image (IMAGE): refused before it is read, next to a key
+            // that alone would decode.
+            vec![k(0x0a00_0005, 0xffff_ffff, 16), k(1, 1, 64)],
+            vec![k(0x0a00_0005, 0xffff_ffff, 16), k(0x0100_0000, 0xff00_0000, 4096)],
         ] {
             assert_eq!(decode(&keys, Family::V4), None, "{keys:?}");
+            assert_eq!(decode(&keys, Family::V6), None, "{keys:?}");
         }
+        // A zero-mask key far out tests nothing: the address alone is read, and bit for
+        // bit it is qosctl's own encoding.
+        let far = [k(0x0a00_0005, 0xffff_ffff, 16), k(0, 0, 4096)];
+        let d = decode(&far, Family::V4).expect("decodes");
+        assert_eq!(d.m.to_string(), "dst 10.0.0.5/32");
+        assert!(d.canonical);
     }
 
     #[test]
