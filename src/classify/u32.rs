@@ -244,10 +244,8 @@ pub fn encode(m: &Match, fam: Family) -> Vec<Vec<Key>> {
     }
     for (p, off) in [(m.src, l.src), (m.dst, l.dst)] {
         if let Some(p) = p {
-            let full = Prefix::from_octets(&vec![0xff; p.octets().len()], p.len)
-                .map(|mask| mask.octets())
-                .unwrap_or_default();
-            base.put_bytes(off, &p.octets(), &full);
+            let octets = p.octets();
+            base.put_bytes(off, &octets, &prefix_mask(p.len, octets.len()));
         }
     }
     let has_ports = m.sport.is_some() || m.dport.is_some();
@@ -272,6 +270,16 @@ pub fn encode(m: &Match, fam: Family) -> Vec<Vec<Key>> {
         }
     }
     out
+}
+
+/// The network-order mask of a `len`-bit prefix over `n` bytes.
+fn prefix_mask(len: u8, n: usize) -> [u8; 16] {
+    let mut mask = [0u8; 16];
+    for (i, byte) in mask.iter_mut().enumerate().take(n) {
+        let bits = u32::from(len).saturating_sub(8 * i as u32).min(8);
+        *byte = (0xff00u16 >> bits) as u8;
+    }
+    mask
 }
 
 /// What a filter's keys say, in the policy's words.
