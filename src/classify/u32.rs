@@ -27,7 +27,6 @@
 //! keys bit by bit (tc's `match ip …` forms, other tools' filters) and reports whether they
 //! are qosctl's own canonical encoding.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use super::matcher::{Dscp, Family, Mark, Match, PortRange, Prefix, Proto};
@@ -65,14 +64,24 @@ impl serde::Serialize for Key {
 /// What keys test, per offset: (value, mask) with the words of one offset merged and
 /// zero masks dropped. How bits are split into keys does not change what they match, so
 /// two key lists match the same packets exactly when these are equal.
-pub fn bits_of(keys: &[Key]) -> BTreeMap<i32, (u32, u32)> {
-    let mut m: BTreeMap<i32, (u32, u32)> = BTreeMap::new();
-    for k in keys {
-        let e = m.entry(k.off).or_insert((0, 0));
-        e.0 |= k.value & k.mask;
-        e.1 |= k.mask;
-    }
-    m.retain(|_, (_, mask)| *mask != 0);
+///
+/// In offset order, as a list: a filter has a few keys, and the differ computes this for
+/// each of 20,000 filters of a no-op (a map per filter cost it 4 allocations each).
+pub fn bits_of(keys: &[Key]) -> Vec<(i32, (u32, u32))> {
+    let mut m: Vec<(i32, (u32, u32))> = keys
+        .iter()
+        .map(|k| (k.off, (k.value & k.mask, k.mask)))
+        .collect();
+    m.sort_unstable_by_key(|&(off, _)| off);
+    m.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 .0 |= later.1 .0;
+            kept.1 .1 |= later.1 .1;
+        }
+        same
+    });
+    m.retain(|(_, (_, mask))| *mask != 0);
     m
 }
 
@@ -636,7 +645,10 @@ mod tests {
             // Beyond the header image (IMAGE): refused before it is read, next to a key
             // that alone would decode.
             vec![k(0x0a00_0005, 0xffff_ffff, 16), k(1, 1, 64)],
-            vec![k(0x0a00_0005, 0xffff_ffff, 16), k(0x0100_0000, 0xff00_0000, 4096)],
+            vec![
+                k(0x0a00_0005, 0xffff_ffff, 16),
+                k(0x0100_0000, 0xff00_0000, 4096),
+            ],
         ] {
             assert_eq!(decode(&keys, Family::V4), None, "{keys:?}");
             assert_eq!(decode(&keys, Family::V6), None, "{keys:?}");
