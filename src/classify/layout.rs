@@ -22,7 +22,11 @@
 //!   instead of N. The table id is the priority (below 0x800, where the kernel numbers the
 //!   root tables it creates itself, so they never collide).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+// FxHash: every key here is the policy's own data (Cargo.toml says why rustc-hash); the
+// layout of 10,000 matches hashes each piece's identity and node a few times.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use thiserror::Error;
 
@@ -308,7 +312,7 @@ fn order(f: &MatchFilter) -> u8 {
 /// mark-only steers, which are fw filters.
 fn split(steers: &[Steer]) -> (Vec<Piece<'_>>, Vec<(Mark, Handle, String)>) {
     let (mut pieces, mut marks) = (Vec::new(), Vec::new());
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     for s in steers {
         if let Some(mark) = mark_only(&s.m) {
             marks.push((mark, s.classid, s.name.clone()));
@@ -463,8 +467,8 @@ pub fn flower_handle(classid: Handle, ordinal: u16) -> u32 {
 /// only match.
 pub fn flower_layout(steers: &[Steer]) -> Result<Vec<FlowerRule>, LayoutError> {
     let mut rules = Vec::new();
-    let mut seen = HashSet::new();
-    let mut ordinals: HashMap<(Handle, u16, Family), u16> = HashMap::new();
+    let mut seen = HashSet::default();
+    let mut ordinals: HashMap<(Handle, u16, Family), u16> = HashMap::default();
     for s in steers {
         if mark_only(&s.m).is_some() {
             continue;
@@ -560,7 +564,7 @@ fn assign_nodes(ps: &[&Piece], first: u16) -> Option<Vec<u16>> {
     }
     // The class minors' hash (stable across releases, unlike std's hasher).
     let node = |p: &Piece, r: u32| first + (crate::resolve::hash(&p.ident, r) % span) as u16;
-    let mut owner: HashMap<u16, usize> = HashMap::new();
+    let mut owner: HashMap<u16, usize> = HashMap::default();
     for (i, p) in ps.iter().enumerate() {
         let n = node(p, 0);
         match owner.get(&n) {
@@ -571,7 +575,7 @@ fn assign_nodes(ps: &[&Piece], first: u16) -> Option<Vec<u16>> {
         }
     }
     let mut out = vec![0u16; ps.len()];
-    let mut taken: HashSet<u16> = HashSet::new();
+    let mut taken: HashSet<u16> = HashSet::default();
     for (&n, &i) in &owner {
         out[i] = n;
         taken.insert(n);
@@ -721,7 +725,7 @@ mod tests {
         assert!(matches!(l.filters[0].body, Body::HashTable { .. }));
         assert!(matches!(l.filters[1].body, Body::Link { .. }));
         // Every host sits in the bucket of its last byte; handles are unique.
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         let mut in_buckets = 0;
         for f in rules(&l) {
             assert!(seen.insert((f.prio, f.place)), "{:?}", f.place);
@@ -852,7 +856,7 @@ mod scale {
         assert_eq!(places.len(), 10_002);
         assert!(took.as_millis() < 2_000, "{took:?}");
         // The largest bucket: 10,000 / 256 ≈ 39 rules walked per packet, not 10,000.
-        let mut per_bucket: HashMap<u8, usize> = HashMap::new();
+        let mut per_bucket: HashMap<u8, usize> = HashMap::default();
         for f in &l.filters {
             if let Place::Bucket { bucket, .. } = f.place {
                 *per_bucket.entry(bucket).or_default() += 1;
