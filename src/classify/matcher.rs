@@ -196,15 +196,14 @@ fn mask_bytes(bytes: &[u8], len: u8) -> Vec<u8> {
     bytes
         .iter()
         .enumerate()
-        .map(|(i, b)| {
-            let keep = (u32::from(len)).saturating_sub(8 * i as u32).min(8);
-            if keep == 0 {
-                0
-            } else {
-                b & (0xffu8 << (8 - keep))
-            }
-        })
+        .map(|(i, b)| b & mask_byte(len, i))
         .collect()
+}
+
+/// Byte `i` (network order) of the mask of a `len`-bit prefix.
+pub fn mask_byte(len: u8, i: usize) -> u8 {
+    let keep = u32::from(len).saturating_sub(8 * i as u32).min(8);
+    (0xff00u16 >> keep) as u8
 }
 
 impl FromStr for Prefix {

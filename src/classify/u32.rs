@@ -285,8 +285,7 @@ pub fn encode(m: &Match, fam: Family) -> Vec<Vec<Key>> {
 fn prefix_mask(len: u8, n: usize) -> [u8; 16] {
     let mut mask = [0u8; 16];
     for (i, byte) in mask.iter_mut().enumerate().take(n) {
-        let bits = u32::from(len).saturating_sub(8 * i as u32).min(8);
-        *byte = (0xff00u16 >> bits) as u8;
+        *byte = super::matcher::mask_byte(len, i);
     }
     mask
 }

@@ -512,12 +512,19 @@ impl<'i> Builder<'i> {
 
     /// A header read: its table made, and made the current one.
     fn header(&mut self, array: bool, span: Range<usize>) -> Option<()> {
-        // The parts' buffer goes back for the next key (see `value`).
-        let mut path = std::mem::take(&mut self.parts);
+        let path = std::mem::take(&mut self.parts);
         let done = self.header_at(&path, array, span);
-        path.clear();
-        self.parts = path;
+        self.reuse(path);
         done
+    }
+
+    /// Gives a read key's buffer back for the next key, unless one is already in use: one
+    /// allocation for the whole file instead of one per line (52,000 at 10,000 subscribers).
+    fn reuse(&mut self, mut path: Vec<Part<'i>>) {
+        if self.parts.capacity() == 0 {
+            path.clear();
+            self.parts = path;
+        }
     }
 
     fn header_at(&mut self, path: &[Part<'i>], array: bool, span: Range<usize>) -> Option<()> {
@@ -604,14 +611,9 @@ impl<'i> Builder<'i> {
             }
             Some(Frame::Inline { table, key, .. }) => table.insert(&key.take()?, item),
             None => {
-                let mut path = self.key.take()?;
+                let path = self.key.take()?;
                 let done = self.current_table()?.insert(&path, item);
-                // The next line's key goes into the same buffer: one allocation for the
-                // whole file instead of one per line (52,000 at 10,000 subscribers).
-                if self.parts.capacity() == 0 {
-                    path.clear();
-                    self.parts = path;
-                }
+                self.reuse(path);
                 done
             }
         }
